@@ -154,8 +154,9 @@ class Store(Protocol):
 
     async def update_run(self, run: RunRow) -> None: ...
 
-    async def get_run(self, cascade: str, task: str, number: int, kind: RunKind = RunKind.TASK) -> RunRow | None:
-        ...
+    async def get_run(
+        self, cascade: str, task: str, number: int, kind: RunKind = RunKind.TASK
+    ) -> RunRow | None: ...
 
     async def list_runs(
         self, cascade: str, task: str | None = None, kind: RunKind | None = None, wave_id: int | None = None
@@ -210,5 +211,7 @@ class Store(Protocol):
     # inputs: current values; password values are encrypted at rest by the store
     async def get_inputs(self, cascade: str) -> dict[str, str]: ...
 
-    async def set_inputs(self, cascade: str, values: dict[str, str | None], secret: set[str], by: str | None) -> None:
+    async def set_inputs(
+        self, cascade: str, values: dict[str, str | None], secret: set[str], by: str | None
+    ) -> None:
         """Set current values (None removes the value); names in ``secret`` are encrypted."""

@@ -1,0 +1,515 @@
+"""DockerExecutor: each run in its own container, through the Docker SDK.
+
+A run is one container named ``scaffold-<instance>-<run_id>`` and labelled ``scaffold.instance``,
+``scaffold.run_id``, ``scaffold.cascade``, ``scaffold.task``. Its run directory
+``<runs_dir>/<run_id>/`` is bind-mounted at ``/tmp/run``; the command is
+``<shell> /tmp/run/.scaffold/init.sh <shell>`` (see :mod:`scaffold.executors.script`). No task
+variable is put in the container's configuration: values travel in ``.scaffold/env.sh``, which the
+entry script deletes once read, so ``docker inspect`` shows no secret.
+
+API round trips per run: create, attach, start, wait, plus an image inspect (for the digest) done
+while the container starts. The SDK is blocking: every call runs in a thread of its own and output
+chunks reach the event loop through ``call_soon_threadsafe``, in order.
+
+Decisions:
+
+* **Containers are kept after they exit** (with their run directory) for ``retention_seconds``, so a
+  person can open a shell in a copy of a finished task's container (``docker commit`` + run with the
+  run directory) and so a restarted server can settle a run from its exit code. ``cleanup()``
+  removes this instance's exited containers and run directories older than that.
+* **Adopt replays only what was not delivered yet.** While a run streams, the number of bytes handed
+  to the sink is kept in ``<runs_dir>/<run_id>.log-offset``; ``adopt`` reads the container's log from
+  the start (``docker logs --follow``) and skips that many bytes. The replay comes from the engine's
+  log driver, which may rewrite bytes that are not UTF-8 (json-file does): around such bytes the
+  skip can be off by a few bytes. A log driver that cannot be read back gives live output only.
+* ``adopt`` starts a container that was created but never started (the server stopped in between).
+* Timeouts are the scheduler's: it calls :meth:`cancel`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scaffold.engine.ports import LogSink, RunRequest, RunResult
+from scaffold.errors import ExecutorUnavailable
+from scaffold.executors import script as sh
+from scaffold.executors.rundir import (
+    DisplayWatcher,
+    RunDir,
+    expired_run_dirs,
+    remove_path,
+)
+
+log = logging.getLogger(__name__)
+
+LABEL_INSTANCE = "scaffold.instance"
+LABEL_RUN = "scaffold.run_id"
+LABEL_CASCADE = "scaffold.cascade"
+LABEL_TASK = "scaffold.task"
+OFFSET_SUFFIX = ".log-offset"
+DEFAULT_ADDRESS = "unix:///var/run/docker.sock"
+WHAT_TO_DO = (
+    "start Docker: `sudo systemctl start docker` or `dockerd`, or set DOCKER_HOST; or use --executor process"
+)
+
+
+def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+    """Run a blocking call in a thread of its own (never the loop's bounded pool: attach streams
+    and waits can block for hours) and return a future for its result."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(setter: Callable[[Any], None], value: Any) -> None:
+        if not future.done():
+            setter(value)
+
+    def work() -> None:
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            outcome: tuple[Callable[[Any], None], Any] = (future.set_exception, exc)
+        else:
+            outcome = (future.set_result, result)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=work, name="scaffold-docker", daemon=True).start()
+    return future
+
+
+class _Output:
+    """Reads a run's output in a thread and hands every chunk to ``deliver`` on the loop, in order.
+
+    ``skip`` bytes at the start are dropped (already delivered before a restart)."""
+
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None], deliver: Callable[[bytes], None]):
+        self._chunks = chunks
+        self._close = close
+        self._deliver = deliver
+        self.skip = 0
+
+    def start(self) -> asyncio.Future[None]:
+        return in_thread(self._pump, asyncio.get_running_loop())
+
+    def _pump(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            for chunk in self._chunks:
+                if self.skip:
+                    cut = min(self.skip, len(chunk))
+                    chunk, self.skip = chunk[cut:], self.skip - cut
+                if chunk:
+                    loop.call_soon_threadsafe(self._deliver, chunk)
+        except Exception:
+            pass  # the stream was closed under us (cancelled follow) or the loop is gone
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Close the stream (from any thread); a blocked read returns at once."""
+        with contextlib.suppress(Exception):
+            self._close()
+
+
+def _attach_output(api: Any, container: str) -> tuple[Iterator[bytes], Callable[[], None]]:
+    """Live stdout+stderr of a container through its attach socket (no replay, no extra inspect)."""
+    from docker.utils.socket import frames_iter
+
+    sock = api.attach_socket(container, params={"stdout": 1, "stderr": 1, "stream": 1})
+    api._disable_socket_timeout(sock)
+    raw = getattr(sock, "_sock", None)
+    response = getattr(sock, "_response", None)
+
+    def close() -> None:
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.shutdown(socket.SHUT_RDWR)
+        (response or sock).close()
+
+    return (data for _, data in frames_iter(sock, False)), close
+
+
+def _log_output(api: Any, container: str) -> tuple[Iterator[bytes], Callable[[], None]]:
+    """The container's whole log then its live output (``docker logs --follow``)."""
+    stream = api.logs(container, stdout=True, stderr=True, stream=True, follow=True)
+    return iter(stream), stream.close
+
+
+@dataclass
+class _Active:
+    cancelled: bool = False
+
+
+class _Offset:
+    """How many output bytes of a run reached the sink, kept next to its run directory."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.value = 0
+        self._fd: int | None = None
+
+    def read(self) -> int:
+        with contextlib.suppress(OSError, ValueError):
+            self.value = int(self.path.read_bytes().strip() or 0)
+        return self.value
+
+    def add(self, size: int) -> None:
+        self.value += size
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.pwrite(self._fd, b"%20d\n" % self.value, 0)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class DockerExecutor:
+    """Runs each task in a fresh container of its image (see the module docstring)."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        runs_dir: Path,
+        *,
+        instance_id: str,
+        retention_seconds: float = 86400,
+        docker_url: str | None = None,
+        network_mode: str | None = None,
+        grace: float = 10.0,
+    ):
+        self.runs_dir = Path(runs_dir)
+        self.instance_id = instance_id
+        self.retention_seconds = retention_seconds
+        self.docker_url = docker_url
+        self.network_mode = network_mode
+        self.grace = grace
+        self.address = docker_url or os.environ.get("DOCKER_HOST") or DEFAULT_ADDRESS
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self._node: str | None = None
+        self._active: dict[str, _Active] = {}
+
+    # ------------------------------------------------------------------------------ the engine
+
+    def container_name(self, run_id: str) -> str:
+        return f"scaffold-{self.instance_id}-{run_id}"
+
+    def _unavailable(self, error: BaseException) -> ExecutorUnavailable:
+        message = f"cannot reach the Docker engine at {self.address} ({error}): {WHAT_TO_DO}"
+        return ExecutorUnavailable(message)
+
+    def _connect(self) -> Any:
+        """The SDK's low-level client, created on first use (blocking: the SDK asks the version)."""
+        import docker
+
+        with self._client_lock:
+            if self._client is None:
+                options: dict[str, Any] = {"max_pool_size": 64, "timeout": 120}
+                try:
+                    if self.docker_url:
+                        client = docker.DockerClient(base_url=self.docker_url, version="auto", **options)
+                    else:
+                        client = docker.from_env(**options)
+                except Exception as exc:
+                    raise self._unavailable(exc) from exc
+                try:
+                    self._node = client.api.info().get("Name")
+                except Exception:
+                    self._node = socket.gethostname()
+                self._client = client
+            return self._client.api
+
+    async def _api(self) -> Any:
+        if self._client is not None:
+            return self._client.api
+        return await in_thread(self._connect)
+
+    async def check_available(self) -> None:
+        api = await self._api()
+        try:
+            await in_thread(api.ping)
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    async def close(self) -> None:
+        """Close the connection pool (not part of the Executor Protocol; the app calls it)."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    # ------------------------------------------------------------------------------------ runs
+
+    async def run(self, request: RunRequest, sink: LogSink) -> RunResult:
+        if not request.image:
+            return RunResult(None, reason="the docker executor needs an image: set the task's `image`")
+        try:
+            run_dir = RunDir(self.runs_dir, request.run_id)
+            shell = sh.shell_argv(request.shell)
+        except ValueError as exc:
+            return RunResult(None, reason=str(exc))
+        active = self._active[request.run_id] = _Active()
+        try:
+            try:
+                api = await self._api()
+                await in_thread(run_dir.prepare, request)
+                await in_thread(self._create, api, request, run_dir, shell)
+            except (ExecutorUnavailable, _CannotRun, ValueError) as exc:
+                return RunResult(None, reason=getattr(exc, "message", str(exc)), cancelled=active.cancelled)
+            except Exception as exc:
+                return RunResult(None, reason=f"docker: {exc}", cancelled=active.cancelled)
+            return await self._follow(api, request, sink, run_dir, active, start=True)
+        finally:
+            self._active.pop(request.run_id, None)
+
+    def _labels(self, request: RunRequest) -> dict[str, str]:
+        return {
+            LABEL_INSTANCE: self.instance_id,
+            LABEL_RUN: request.run_id,
+            LABEL_CASCADE: request.cascade,
+            LABEL_TASK: request.task,
+        }
+
+    def _create(self, api: Any, request: RunRequest, run_dir: RunDir, shell: list[str]) -> str:
+        """Create the container (blocking), pulling the image once if it is not here."""
+        from docker.errors import APIError, ImageNotFound
+
+        name = self.container_name(request.run_id)
+        options = {
+            "image": request.image,
+            "command": [*shell, sh.INIT_PATH, *shell],
+            "name": name,
+            "labels": self._labels(request),
+            "host_config": api.create_host_config(
+                binds=[f"{run_dir.path}:{sh.RUN_MOUNT}:rw"], network_mode=self.network_mode
+            ),
+            "detach": True,
+        }
+        try:
+            return api.create_container(**options)["Id"]
+        except ImageNotFound:
+            self._pull(api, request.image)
+        except APIError as exc:
+            if exc.status_code != 409:
+                raise
+            self._remove_stale(api, name)  # the name is taken by a leftover of an earlier run
+        return api.create_container(**options)["Id"]
+
+    def _pull(self, api: Any, image: str) -> None:
+        from docker.utils import parse_repository_tag
+
+        repository, tag = parse_repository_tag(image)
+        try:
+            api.pull(repository, tag=tag or "latest")
+            api.inspect_image(image)
+        except Exception as exc:
+            raise _CannotRun(
+                f"image {image!r} is not available locally and could not be pulled: "
+                f"{_explain(exc)}; build or pull it first"
+            ) from exc
+
+    @staticmethod
+    def _remove_stale(api: Any, name: str) -> None:
+        state = api.inspect_container(name)["State"]
+        if state.get("Running"):
+            raise _CannotRun(f"container {name} is already running: kill that run first")
+        api.remove_container(name, v=True, force=True)
+
+    async def _follow(
+        self, api: Any, request: RunRequest, sink: LogSink, run_dir: RunDir, active: _Active, *, start: bool
+    ) -> RunResult:
+        """Stream a container's output until it exits, then collect its result."""
+        name = self.container_name(request.run_id)
+        offset = _Offset(self.runs_dir / f"{request.run_id}{OFFSET_SUFFIX}")
+
+        def deliver(chunk: bytes) -> None:
+            sink.write(chunk)
+            offset.add(len(chunk))
+
+        try:
+            output = await self._open_output(api, name, start, offset, deliver)
+            pumping = output.start()
+            digest = in_thread(_image_digest, api, request.image or "")
+            try:
+                if start:
+                    await self._start(api, name, active)
+                waiting = in_thread(api.wait, name)
+            except BaseException:
+                output.stop()
+                raise
+            return await self._finish(request, sink, run_dir, active, output, pumping, waiting, digest)
+        except _CannotRun as exc:
+            return RunResult(None, reason=exc.message, cancelled=active.cancelled)
+        finally:
+            offset.close()
+
+    async def _open_output(
+        self, api: Any, name: str, fresh: bool, offset: _Offset, deliver: Callable[[bytes], None]
+    ) -> _Output:
+        if fresh:
+            offset.value = 0
+            return _Output(*await in_thread(_attach_output, api, name), deliver)
+        offset.read()
+        try:
+            output = _Output(*await in_thread(_log_output, api, name), deliver)
+            output.skip = offset.value
+        except Exception:  # a log driver that cannot be read back: live output only
+            output = _Output(*await in_thread(_attach_output, api, name), deliver)
+        return output
+
+    async def _start(self, api: Any, name: str, active: _Active) -> None:
+        from docker.errors import APIError
+
+        if active.cancelled:
+            raise _CannotRun("cancelled before the container started")
+        try:
+            await in_thread(api.start, name)
+        except APIError as exc:
+            raise _CannotRun(f"the container did not start: {_explain(exc)}") from exc
+        if active.cancelled:  # cancel() ran while we were starting it: stop it now
+            await in_thread(api.stop, name, timeout=math.ceil(self.grace))
+
+    async def _finish(
+        self,
+        request: RunRequest,
+        sink: LogSink,
+        run_dir: RunDir,
+        active: _Active,
+        output: _Output,
+        pumping: asyncio.Future[None],
+        waiting: asyncio.Future[Any],
+        digest_future: asyncio.Future[str | None],
+    ) -> RunResult:
+        digest = await _quietly(digest_future)
+        info = {"container": self.container_name(request.run_id), "node": self._node or ""}
+        sink.started({**info, "image_digest": digest or ""})
+        watcher = DisplayWatcher(run_dir, sink.display)
+        watcher.start()
+        try:
+            await pumping
+            status = await waiting
+        except BaseException:
+            output.stop()
+            watcher.stop()
+            raise
+        display = await watcher.finish()
+        code = status.get("StatusCode")
+        result = RunResult(code, display_raw=display, image_digest=digest, node=self._node)
+        if active.cancelled:
+            result.cancelled, result.reason = True, "cancelled"
+            return result
+        return await in_thread(run_dir.collect, request, result)
+
+    async def cancel(self, run_id: str, grace: float = 10.0) -> None:
+        from docker.errors import NotFound
+
+        active = self._active.get(run_id)
+        if active is not None:
+            active.cancelled = True
+        try:
+            api = await self._api()
+            await in_thread(api.stop, self.container_name(run_id), timeout=math.ceil(max(grace, 0)))
+        except (NotFound, ExecutorUnavailable):
+            pass
+
+    # ------------------------------------------------------------------------------- restarts
+
+    async def adopt(self, request: RunRequest, sink: LogSink) -> RunResult | None:
+        """Follow a run's container after a restart. Raises ``ExecutorUnavailable`` if the engine
+        cannot be reached (whether the container is still there is then unknown)."""
+        from docker.errors import NotFound
+
+        api = await self._api()
+        try:
+            info = await in_thread(api.inspect_container, self.container_name(request.run_id))
+        except NotFound:
+            return None
+        if (info["Config"].get("Labels") or {}).get(LABEL_INSTANCE) != self.instance_id:
+            return None
+        run_dir = RunDir(self.runs_dir, request.run_id)
+        active = self._active[request.run_id] = _Active()
+        try:
+            fresh = info["State"]["Status"] == "created"
+            return await self._follow(api, request, sink, run_dir, active, start=fresh)
+        finally:
+            self._active.pop(request.run_id, None)
+
+    async def cleanup(self, now: float | None = None) -> list[str]:
+        """Remove this instance's exited containers and run directories older than the retention
+        time. Returns the run ids whose container or directory was removed."""
+        api = await self._api()
+        now = time.time() if now is None else now
+        live, removed = await in_thread(self._remove_old_containers, api, now)
+        for path in expired_run_dirs(self.runs_dir, self.retention_seconds, now):
+            run_id = path.name.removesuffix(OFFSET_SUFFIX)
+            if run_id in live or run_id in self._active:
+                continue
+            if await in_thread(remove_path, path):
+                removed.add(run_id)
+            else:
+                log.warning("cannot remove %s (files owned by another user?)", path)
+        return sorted(removed)
+
+    def _remove_old_containers(self, api: Any, now: float) -> tuple[set[str], set[str]]:
+        live: set[str] = set()
+        removed: set[str] = set()
+        for summary in api.containers(all=True, filters={"label": f"{LABEL_INSTANCE}={self.instance_id}"}):
+            run_id = summary["Labels"].get(LABEL_RUN, "")
+            if summary["State"] in ("running", "restarting", "paused"):
+                live.add(run_id)
+                continue
+            state = api.inspect_container(summary["Id"])["State"]
+            if now - _timestamp(state.get("FinishedAt")) >= self.retention_seconds:
+                api.remove_container(summary["Id"], v=True, force=True)
+                removed.add(run_id)
+            else:
+                live.add(run_id)  # keep its run directory as long as the container
+        return live, removed
+
+
+class _CannotRun(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _explain(exc: BaseException) -> str:
+    return str(getattr(exc, "explanation", None) or exc)
+
+
+def _image_digest(api: Any, image: str) -> str | None:
+    try:
+        info = api.inspect_image(image)
+    except Exception:
+        return None
+    digests: Iterable[str] = info.get("RepoDigests") or ()
+    return next(iter(digests), None) or info.get("Id")
+
+
+async def _quietly(future: asyncio.Future[Any]) -> Any:
+    try:
+        return await future
+    except Exception:
+        return None
+
+
+def _timestamp(value: str | None) -> float:
+    """Seconds since the epoch of a Docker time like ``2024-05-01T10:00:00.123456789Z``."""
+    try:
+        return datetime.strptime((value or "")[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0

@@ -1,0 +1,121 @@
+"""Fixtures for the executor tests: one executor of each kind, a recording sink, request builders."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scaffold.engine.ports import RunRequest
+from scaffold.errors import ExecutorUnavailable
+from scaffold.executors.docker import DockerExecutor
+from scaffold.executors.process import ProcessExecutor
+from tests.docker_helpers import TEST_IMAGE, remove_containers, require_docker
+
+
+class RecordingSink:
+    """A LogSink that keeps everything and lets a test wait for what it expects."""
+
+    def __init__(self) -> None:
+        self.output = bytearray()
+        self.displays: list[bytes] = []
+        self.info: dict[str, str] | None = None
+        self._changed = asyncio.Event()
+
+    def write(self, data: bytes) -> None:
+        assert isinstance(data, bytes)
+        self.output += data
+        self._changed.set()
+
+    def display(self, raw: bytes) -> None:
+        self.displays.append(raw)
+        self._changed.set()
+
+    def started(self, info: dict[str, str]) -> None:
+        self.info = info
+        self._changed.set()
+
+    async def wait_until(self, predicate: Callable[[RecordingSink], bool], timeout: float = 60) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_output(self, needle: bytes, timeout: float = 60) -> None:
+        await self.wait_until(lambda sink: needle in sink.output, timeout)
+
+
+RequestFactory = Callable[..., RunRequest]
+
+
+@pytest.fixture
+def make_request() -> RequestFactory:
+    """``make_request(script, **fields)``: a RunRequest with a fresh run id and the test image."""
+    numbers = itertools.count(1)
+    prefix = secrets.token_hex(3)
+
+    def build(script: str, **fields: Any) -> RunRequest:
+        number = next(numbers)
+        task = fields.pop("task", f"t{number}")
+        values: dict[str, Any] = {
+            "run_id": f"contract-{prefix}.{task}.{number}",
+            "cascade": f"contract-{prefix}",
+            "task": task,
+            "number": number,
+            "script": script,
+            "image": TEST_IMAGE,
+        }
+        values.update(fields)
+        return RunRequest(**values)
+
+    return build
+
+
+@pytest.fixture
+def docker_factory(tmp_path: Path) -> Any:
+    """Builds DockerExecutors sharing one runs directory and instance id (as a restarted server
+    would); closes them and removes their containers afterwards."""
+    require_docker()
+    instance = f"test{secrets.token_hex(4)}"
+    made: list[DockerExecutor] = []
+
+    def build(**options: Any) -> DockerExecutor:
+        options.setdefault("instance_id", instance)
+        executor = DockerExecutor(tmp_path / "runs", **options)
+        made.append(executor)
+        return executor
+
+    yield build
+    for executor in made:
+        client, executor._client = executor._client, None
+        if client is not None:
+            client.close()
+    remove_containers(f"scaffold.instance={instance}")
+
+
+async def _process_executor(tmp_path: Path) -> ProcessExecutor:
+    executor = ProcessExecutor(tmp_path / "runs")
+    try:
+        await executor.check_available()
+    except ExecutorUnavailable as exc:
+        pytest.skip(f"the process executor cannot run here: {exc.message}")
+    return executor
+
+
+@pytest.fixture(params=["docker", "process"])
+async def executor(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """Each executor in turn (the contract suite runs against both)."""
+    if request.param == "process":
+        yield await _process_executor(tmp_path)
+        return
+    yield request.getfixturevalue("docker_factory")()
+
+
+@pytest.fixture
+async def process_executor(tmp_path: Path) -> ProcessExecutor:
+    return await _process_executor(tmp_path)
