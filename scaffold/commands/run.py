@@ -66,8 +66,8 @@ def command(file: Path, inputs: tuple[str, ...], task: str | None, executor: str
 
 def _fail(exc: ScaffoldError) -> None:
     click.echo(f"error: {exc.message}", err=True)
-    for detail in exc.details:
-        click.echo(f"  {detail}", err=True)
+    for problem in getattr(exc, "problems", None) or exc.details:
+        click.echo(f"  {problem}", err=True)
     sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
 
 

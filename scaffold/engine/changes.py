@@ -21,6 +21,9 @@ from scaffold.engine import graph
 from scaffold.engine.model import CascadeSpec, InputSpec, TaskSpec
 
 _TASK_FIELDS = tuple(f.name for f in fields(TaskSpec) if f.name != "line")
+# Switches that change how a task may start, not what it does: changing them in the file updates
+# the task in place (like PATCHing them) instead of resetting it and everything downstream.
+FLAG_FIELDS = frozenset({"disabled", "auto_execute"})
 _INPUT_FIELDS = tuple(f.name for f in fields(InputSpec))
 _INPUT_RESET_FIELDS = ("type", "default")  # changes that put the value back to the default
 _CASCADE_FIELDS = ("version", "description", "groups", "links")
@@ -151,7 +154,7 @@ def _reset_reasons(
     for task in new.tasks:
         if task.name not in old_tasks:
             continue
-        if task.name in changed_fields:
+        if set(changed_fields.get(task.name, ())) - FLAG_FIELDS:
             reasons[task.name] = "changed: " + ", ".join(changed_fields[task.name])
         elif read := sorted(task.input_names() & touched_inputs):
             name = read[0]

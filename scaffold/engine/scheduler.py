@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scaffold.engine import board, graph, states
-from scaffold.engine.changes import CascadeChanges, diff_cascades
+from scaffold.engine.changes import FLAG_FIELDS, CascadeChanges, diff_cascades
 from scaffold.engine.clock import SystemClock
 from scaffold.engine.events import EventBus
 from scaffold.engine.model import CascadeSpec
@@ -243,12 +243,11 @@ class Engine:
         live = LiveCascade(spec, {t.name: rows[t.name] for t in spec.tasks}, inputs, record)
         writes = []
         for name in changes.reset:
-            writes += self._reset(
-                live,
-                [name],
-                "definition changed" if name in changes.changed else "reset: an upstream definition changed",
-            )
-            if name in changes.changed:
+            writes += self._reset(live, [name], f"definition {changes.reset_reasons[name]}"
+                                  if name in changes.changed else f"reset: {changes.reset_reasons[name]}")
+        for name in changes.changed:
+            flags = set(changes.changed_fields[name]) & FLAG_FIELDS
+            if flags:
                 task, row = spec.task(name), live.rows[name]
                 row.disabled, row.auto_execute = task.disabled, task.auto_execute
                 new_rows.append(replace(row))
@@ -266,7 +265,7 @@ class Engine:
 
     async def _apply_inputs(self, c: LiveCascade, changes: CascadeChanges, by: str | None) -> None:
         updates: dict[str, str | None] = {name: None for name in changes.inputs_removed}
-        for name in [*changes.inputs_added, *changes.inputs_changed]:
+        for name in [*changes.inputs_added, *changes.inputs_reset]:
             updates[name] = c.spec.input(name).default  # type: ignore[union-attr]
         for name, value in updates.items():
             if value is None:

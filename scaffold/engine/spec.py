@@ -6,13 +6,15 @@ cross-task checks (unknown parents, self-dependencies, cycles, unknown inputs) -
 Nothing stops at the first problem: a file is reported whole, then refused whole.
 
 Why a node tree and not ``YAML(typ="rt").load``: the walk needs positions for *every* value,
-scalars included, and the round-trip loader is slow (about 4.5 s for a 10,000-task file on the
-reference machine). Composing nodes costs the same in pure Python, so when ``ruamel.yaml.clib`` is
-installed the libyaml-based C parser composes the tree (about 0.2 s for 10,000 tasks); without it
-ruamel's own Python reader/scanner/parser/composer do the same job, only slower. Any error on the C
-path is parsed again in pure Python so that messages never depend on which parser ran. The cyclic
-garbage collector is paused while the tree is built: the tree is tens of thousands of acyclic
-objects and collection passes over them used to double the time.
+scalars included, and the round-trip loader is slow: about 4.5 s to load a 10,000-task file on a
+2-core machine; ruamel's pure-Python composer alone still takes about 3 s. So when
+``ruamel.yaml.clib`` is installed its libyaml-based C parser composes the node tree, and the whole
+validation of 10,000 tasks takes about 0.3 s; without it, ruamel's own Python reader, scanner,
+parser and composer do the same job, only slower. Any error on the C path is parsed again in pure
+Python so that messages never depend on which parser ran (tests run the corpus through both).
+The cyclic garbage collector is paused while the tree is built and walked: the tree is tens of
+thousands of acyclic objects, freed by reference counting before collection resumes, and
+collection passes over them used to double the time.
 
 YAML semantics come from ruamel.yaml, YAML 1.2 core schema: ``yes``/``no``/``on`` are strings, so
 ``auto_execute: yes`` is refused as "not a boolean". Anchors, aliases and ``<<`` merge keys work;
@@ -76,9 +78,9 @@ INPUT_TYPES = {"text": InputType.TEXT, "plaintext": InputType.TEXT,
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.\-]+\Z")
 _ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_DURATION_RE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+\Z")
-_DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?\Z")
+_DURATION_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d))+\Z")
+_DURATION_PART_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?\Z")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 _T = "tag:yaml.org,2002:"
@@ -128,11 +130,8 @@ def parse_cascade(text: str | bytes, source: str = "<string>", *, require_image:
     ``require_image=False`` accepts tasks without ``image`` (for servers with a host executor).
     """
     problems = _Problems()
-    spec = None
     with _gc_paused():
-        root = _compose(text, problems)
-        if not problems.items:
-            spec = _Validator(problems, require_image).cascade(root)
+        spec = _parse(text, problems, require_image)  # the node tree is freed when this returns
     if problems.items or spec is None:
         raise SpecInvalid(problems.sorted(), source)
     return spec
@@ -204,17 +203,20 @@ def _gc_paused() -> Iterator[None]:
 
 
 # ruamel's own YAML 1.2 implicit resolvers (regexps by first character), looked up without the
-# per-scalar version detection of ruamel's VersionedResolver, and answering with one shared Tag object per
+# per-scalar version detection of ruamel's VersionedResolver, and answering with one shared Tag per
 # tag: building and URI-decoding a fresh Tag per node cost more than libyaml's whole parse.
-_SHARED_TAGS: dict[str, Tag] = {}
-_RESOLVERS_1_2: dict[str, list[tuple[Tag, Any]]] = {}
-for _versions, _tag, _regexp, _firsts in implicit_resolvers:
-    if (1, 2) in _versions:
-        for _first in _firsts:
-            shared = _SHARED_TAGS.setdefault(_tag, Tag(suffix=_tag))
-            _RESOLVERS_1_2.setdefault(_first, []).append((shared, _regexp))
-for _tag in (_T + "str", _T + "seq", _T + "map"):
-    _SHARED_TAGS.setdefault(_tag, Tag(suffix=_tag))
+def _yaml_1_2_resolvers() -> tuple[dict[str, Tag], dict[str, list[tuple[Tag, Any]]]]:
+    tags = {_T + name: Tag(suffix=_T + name) for name in ("str", "seq", "map")}
+    by_first: dict[str, list[tuple[Tag, Any]]] = {}
+    for versions, tag, regexp, firsts in implicit_resolvers:
+        if (1, 2) in versions:
+            shared = tags.setdefault(tag, Tag(suffix=tag))
+            for first in firsts:
+                by_first.setdefault(first, []).append((shared, regexp.match))
+    return tags, by_first
+
+
+_SHARED_TAGS, _RESOLVERS_1_2 = _yaml_1_2_resolvers()
 _DEFAULT_TAGS = {kind: _SHARED_TAGS[_T + name] for kind, name in
                  ((ScalarNode, "str"), (SequenceNode, "seq"), (MappingNode, "map"))}  # fmt: skip
 _KIND_BY_TAG_ID = {id(tag): _KINDS.get(name, "string") for name, tag in _SHARED_TAGS.items()}
@@ -226,8 +228,8 @@ if _C_PARSER is not None:
 
         def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> Tag:
             if kind is ScalarNode and implicit[0]:
-                for tag, regexp in _RESOLVERS_1_2.get(value[:1], ()):
-                    if regexp.match(value):
+                for tag, match in _RESOLVERS_1_2.get(value[:1], ()):
+                    if match(value):
                         return tag
             return _DEFAULT_TAGS[kind]
 
@@ -236,6 +238,11 @@ if _C_PARSER is not None:
 
         def ascend_resolver(self) -> None:
             pass
+
+
+def _parse(text: str | bytes, problems: _Problems, require_image: bool) -> CascadeSpec | None:
+    root = _compose(text, problems)
+    return None if problems.items else _Validator(problems, require_image).cascade(root)
 
 
 def _decode(data: bytes, problems: _Problems) -> str | None:
@@ -275,8 +282,8 @@ def _compose(text: str | bytes, problems: _Problems) -> Node | None:
     if USE_C_PARSER and "%YAML" not in text:
         try:
             node = _CLoader(text).get_single_node()
-        except (YAMLError, RecursionError):
-            pass  # parse again in Python: same messages whichever parser is installed
+        except Exception:  # YAML, encoding or recursion errors alike:
+            pass  # parse again in Python, so that messages never depend on the parser installed
         else:
             return _non_empty(node, problems)
     try:
@@ -372,8 +379,15 @@ def _suggest(word: str, candidates: Any) -> str:
     return f" (did you mean {match!r}?)" if match is not None else ""
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+def _yaml_int(text: str) -> int | None:
+    """A YAML 1.2 int (``3``, ``0x1F``, ``0o17``, ``1_000``); leading zeros read as decimal."""
+    text = text.replace("_", "")
+    for base in (0, 10):
+        try:
+            return int(text, base)
+        except ValueError:
+            continue
+    return None
 
 
 def _scalar_text(node: ScalarNode) -> str:
@@ -392,10 +406,10 @@ def _file_name_ok(name: str) -> bool:
 class _Ref:
     """A name used somewhere that must exist elsewhere (a parent task or an input)."""
 
-    __slots__ = ("kind", "name", "node", "path", "task")
+    __slots__ = ("name", "node", "path", "task")
 
-    def __init__(self, name: str, node: Node, path: str, task: str | None, kind: DependencyKind | None):
-        self.name, self.node, self.path, self.task, self.kind = name, node, path, task, kind
+    def __init__(self, name: str, node: Node, path: str, task: str | None):
+        self.name, self.node, self.path, self.task = name, node, path, task
 
 
 class _Validator:
@@ -493,12 +507,8 @@ class _Validator:
 
     def count(self, node: Node, path: str) -> int | None:
         if isinstance(node, ScalarNode) and _kind(node) == "int":
-            text = node.value.replace("_", "")
-            try:
-                value = int(text, 0)
-            except ValueError:
-                value = int(text, 10)
-            if value >= 0:
+            value = _yaml_int(node.value)
+            if value is not None and value >= 0:
                 return value
         self.add(node, path, f"expected a whole number (0 or more), got {_describe(node)}")
         return None
@@ -714,7 +724,7 @@ class _Validator:
                     self.add(item, group_path, f"task {parent!r} is listed {where}")
                     continue
                 seen[parent] = kind
-                self.parents.append(_Ref(parent, item, group_path, task, kind))
+                self.parents.append(_Ref(parent, item, group_path, task))
                 out.append(Dependency(parent, kind))
         return tuple(out)
 
@@ -729,7 +739,7 @@ class _Validator:
                 elif self.env_name(value, item, item_path, "environment variable name"):
                     seen.add(value)
                     out.append((value, value))
-                    self.input_refs.append(_Ref(value, item, item_path, task, None))
+                    self.input_refs.append(_Ref(value, item, item_path, task))
             return tuple(out)
         if not isinstance(node, MappingNode):
             what = "a map of ENV_NAME: input_name, or a list of input names"
@@ -741,7 +751,7 @@ class _Validator:
             input_name = self.string(value, item_path, "an input name", empty_ok=False)
             if ok and input_name is not None:
                 out.append((env, input_name))
-                self.input_refs.append(_Ref(input_name, value, item_path, task, None))
+                self.input_refs.append(_Ref(input_name, value, item_path, task))
         return tuple(out)
 
     def env(self, node: Node, path: str) -> tuple[tuple[str, str], ...]:

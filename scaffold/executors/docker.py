@@ -143,7 +143,13 @@ def _attach_output(api: Any, container: str) -> tuple[Iterator[bytes], Callable[
 def _log_output(api: Any, container: str) -> tuple[Iterator[bytes], Callable[[], None]]:
     """The container's whole log then its live output (``docker logs --follow``)."""
     stream = api.logs(container, stdout=True, stderr=True, stream=True, follow=True)
-    return iter(stream), stream.close
+
+    def close() -> None:
+        with contextlib.suppress(Exception):
+            stream.close()  # unblocks a read in progress
+        stream._response.close()  # frees the connection once the log ended by itself
+
+    return iter(stream), close
 
 
 @dataclass
@@ -469,11 +475,12 @@ class DockerExecutor:
         removed: set[str] = set()
         for summary in api.containers(all=True, filters={"label": f"{LABEL_INSTANCE}={self.instance_id}"}):
             run_id = summary["Labels"].get(LABEL_RUN, "")
-            if summary["State"] in ("running", "restarting", "paused"):
+            # a container we are starting can still show as "created" while its script runs
+            if summary["State"] in ("running", "restarting", "paused") or run_id in self._active:
                 live.add(run_id)
                 continue
-            state = api.inspect_container(summary["Id"])["State"]
-            if now - _timestamp(state.get("FinishedAt")) >= self.retention_seconds:
+            finished = _timestamp(api.inspect_container(summary["Id"])["State"].get("FinishedAt"))
+            if now - max(finished, summary.get("Created", 0)) >= self.retention_seconds:
                 api.remove_container(summary["Id"], v=True, force=True)
                 removed.add(run_id)
             else:
@@ -510,6 +517,7 @@ async def _quietly(future: asyncio.Future[Any]) -> Any:
 def _timestamp(value: str | None) -> float:
     """Seconds since the epoch of a Docker time like ``2024-05-01T10:00:00.123456789Z``."""
     try:
-        return datetime.strptime((value or "")[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
+        moment = datetime.strptime((value or "")[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     except ValueError:
         return 0.0
+    return max(moment.timestamp(), 0.0)

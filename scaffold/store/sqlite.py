@@ -133,18 +133,27 @@ class SqliteStore:
 
     # ------------------------------------------------------------------------------- cascades
 
+    # A definition may carry the defaults of password inputs, so its text is encrypted at rest like
+    # every other secret (SPEC 5); it is decrypted when read back.
+
     async def save_cascade(self, spec: CascadeSpec, source: str, applied_by: str | None) -> int:
-        return await self._write(sql.save_cascade, spec.name, source, self._clock(), applied_by, atomic=True)
+        sealed = self._box.encrypt(source).decode("ascii")
+        return await self._write(sql.save_cascade, spec.name, sealed, self._clock(), applied_by, atomic=True)
+
+    def _unseal(self, record: CascadeRecord) -> CascadeRecord:
+        record.source = self._box.decrypt(record.source.encode("ascii"))
+        return record
 
     async def get_cascade(self, name: str) -> CascadeRecord | None:
-        return await self._read(sql.get_cascade, name)
+        record = await self._read(sql.get_cascade, name)
+        return self._unseal(record) if record else None
 
     async def list_cascades(self) -> list[CascadeRecord]:
-        return await self._read(sql.list_cascades)
+        return [self._unseal(r) for r in await self._read(sql.list_cascades)]
 
     async def cascade_versions(self, name: str) -> list[CascadeRecord]:
         """Newest first."""
-        return await self._read(sql.cascade_versions, name)
+        return [self._unseal(r) for r in await self._read(sql.cascade_versions, name)]
 
     async def delete_cascade(self, name: str) -> None:
         await self._write(sql.delete_cascade, name, atomic=True)

@@ -613,7 +613,8 @@ async def test_reapply_resets_changed_tasks_and_descendants_keeps_others():
         assert list(result.changes.changed) == ["b"]
         assert h.state("b") == "not_started" and h.state("c") == "not_started"
         assert h.state("a") == "success" and h.state("d") == "success"
-        assert h.view("b").reason == "definition changed"
+        assert h.view("b").reason == "definition changed: image"
+        assert h.view("c").reason == "reset: downstream of b"
         removed = changed.replace('  - {name: e, image: img, run: "true"}\n', "")
         result = await h.apply(removed)
         assert list(result.changes.removed) == ["e"]
@@ -633,3 +634,29 @@ async def test_reapply_refused_when_it_would_reset_a_running_task():
         with pytest.raises(Conflict, match="task 'b' is running"):
             await h.apply(changed)
         await h.engine.kill(h.name, "b")
+
+
+async def test_reapply_toggling_disabled_or_auto_execute_updates_in_place_without_reset():
+    async with Harness(CHAIN) as h:
+        await h.start()
+        toggled = CHAIN.replace('{name: b, image: img, run: "true"', '{name: b, image: img, run: "true", disabled: true')
+        result = await h.apply(toggled)
+        assert list(result.changes.changed) == ["b"] and list(result.changes.reset) == []
+        assert h.states() == dict.fromkeys("abcde", "success")
+        assert h.view("b").disabled
+        with pytest.raises(Conflict, match="disabled"):
+            await h.engine.start(h.name, "b")
+
+
+async def test_reapply_input_description_change_keeps_the_value():
+    text = cascade_yaml("desc", "- {name: t, image: img, run: 'true', inputs: [X]}",
+                        inputs="- {name: X, default: one, description: old}")
+    async with Harness(text) as h:
+        await h.engine.set_inputs(h.name, {"X": "custom"})
+        await h.start()
+        await h.apply(text.replace("description: old", "description: new"))
+        assert (await h.store.get_inputs(h.name))["X"] == "custom"
+        assert h.state("t") == "success"
+        await h.apply(text.replace("default: one", "default: two"))
+        assert (await h.store.get_inputs(h.name))["X"] == "two"
+        assert h.state("t") == "not_started"

@@ -186,7 +186,10 @@ def test_every_field_is_read(parser: str) -> None:
     assert cascade.name == "full.cascade-1"
     assert cascade.description == "Every field"
     assert cascade.groups == ("ops", "dba")
-    assert cascade.links == (("Runbook", "https://wiki.example/deploy"), ("Grafana", "http://grafana.local/d/1"))
+    assert cascade.links == (
+        ("Runbook", "https://wiki.example/deploy"),
+        ("Grafana", "http://grafana.local/d/1"),
+    )
     assert cascade.inputs == (
         InputSpec("PG_PASS", InputType.PASSWORD, "admin password", "changeme"),
         InputSpec("DEBUG", InputType.TEXT, "", "true"),
@@ -290,7 +293,13 @@ tasks:
     retries: !!int "2"
 """
     task = parse_cascade(text).tasks[0]
-    assert (task.name, task.image, task.run, task.disabled, task.retries.count) == ("2024", "20.04", "true", False, 2)
+    assert (task.name, task.image, task.run, task.disabled, task.retries.count) == (
+        "2024",
+        "20.04",
+        "true",
+        False,
+        2,
+    )
 
 
 def test_a_yaml_directive_and_explicit_document_markers(parser: str) -> None:
@@ -312,13 +321,17 @@ def test_byte_order_marks(data: str | bytes, parser: str) -> None:
 
 
 def test_tabs_inside_values_are_fine(parser: str) -> None:
-    text = 'name: tabs\ntasks:\n  - name: a\n    image: u\n    run: "printf \'a\\tb\'"\n    env: {SEP: "\t"}\n'
+    text = (
+        'name: tabs\ntasks:\n  - name: a\n    image: u\n    run: "printf \'a\\tb\'"\n    env: {SEP: "\t"}\n'
+    )
     assert parse_cascade(text).tasks[0].env == (("SEP", "\t"),)
 
 
 def test_image_can_be_made_optional(parser: str) -> None:
     text = "name: host\ntasks:\n  - name: a\n    run: uptime\n"
-    assert problems_of(text) == ["line 3, col 5: tasks[0]: missing required key 'image' (the container image to run in)"]
+    assert problems_of(text) == [
+        "line 3, col 5: tasks[0]: missing required key 'image' (the container image to run in)"
+    ]
     assert parse_cascade(text, require_image=False).tasks[0].image is None
 
 
@@ -348,7 +361,8 @@ tasks:
 def test_every_problem_is_reported_at_once(parser: str) -> None:
     assert problems_of(FIVE_ERRORS) == [
         "line 7, col 5: tasks[0]: unknown key 'timout' (did you mean 'timeout'?)",
-        "line 11, col 18: tasks[1].depends_on: unknown task 'deploy_terafrom' (did you mean 'deploy_terraform'?)",
+        "line 11, col 18: tasks[1].depends_on: unknown task 'deploy_terafrom'"
+        " (did you mean 'deploy_terraform'?)",
         "line 12, col 19: tasks[1].auto_execute: expected true or false, got the string 'yes'",
         "line 13, col 5: tasks[2]: missing required key 'image' (the container image to run in)",
         "line 13, col 11: tasks[2].name: duplicate task name 'deploy_terraform' (first defined at line 4)",
@@ -378,7 +392,12 @@ def test_the_error_carries_problems_details_and_a_summary() -> None:
 def test_problem_formatting() -> None:
     problem = SpecProblem(14, 7, "tasks[2].depends_on", "unknown task 'x'")
     assert str(problem) == "line 14, col 7: tasks[2].depends_on: unknown task 'x'"
-    assert problem.to_dict() == {"line": 14, "col": 7, "path": "tasks[2].depends_on", "message": "unknown task 'x'"}
+    assert problem.to_dict() == {
+        "line": 14,
+        "col": 7,
+        "path": "tasks[2].depends_on",
+        "message": "unknown task 'x'",
+    }
     assert str(SpecProblem(1, 1, "", "the file is empty")) == "line 1, col 1: the file is empty"
 
 
@@ -397,27 +416,28 @@ tasks:
 def test_big_cascades_validate_without_recursion_limits() -> None:
     chain = ["name: big", "tasks:"]
     for i in range(10_000):
-        chain.append(f"  - {{name: t{i}, image: u, run: r{', depends_on: [t%d]' % (i - 1) if i else ''}}}")
+        parent = f", depends_on: [t{i - 1}]" if i else ""
+        chain.append(f"  - {{name: t{i}, image: u, run: r{parent}}}")
     cascade = parse_cascade("\n".join(chain))
     assert len(cascade.tasks) == 10_000
     assert cascade.tasks[-1].line == 10_002
     chain[2] = "  - {name: t0, image: u, run: r, depends_on: [t9999]}"
     assert problems_of("\n".join(chain)) == [
-        "line 3, col 46: tasks[0].depends_on: dependency cycle: t0 -> t1 -> t2 -> t3 -> t4 -> t5 -> t6 -> t7 -> "
-        "t8 -> t9 -> ... (9981 more) -> t9991 -> t9992 -> t9993 -> t9994 -> t9995 -> t9996 -> t9997 -> t9998 -> "
-        "t9999 -> t0"
+        "line 3, col 46: tasks[0].depends_on: dependency cycle: t0 -> t1 -> t2 -> t3 -> t4 -> t5 -> t6 "
+        "-> t7 -> t8 -> t9 -> ... (9981 more) -> t9991 -> t9992 -> t9993 -> t9994 -> t9995 -> t9996 "
+        "-> t9997 -> t9998 -> t9999 -> t0"
     ]
 
 
 def test_load_file_reports_an_unreadable_file(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="cannot read .*missing.yaml: No such file or directory"):
+    with pytest.raises(InvalidInput, match=r"cannot read .*missing\.yaml: No such file or directory"):
         load_file(tmp_path / "missing.yaml")
 
 
 def test_problems_name_the_source_file(tmp_path: Path) -> None:
     path = tmp_path / "deploy.yaml"
     path.write_text("name: x\n")
-    with pytest.raises(SpecInvalid, match="1 problem in .*deploy.yaml"):
+    with pytest.raises(SpecInvalid, match=r"1 problem in .*deploy\.yaml"):
         load_file(path)
 
 
@@ -447,7 +467,8 @@ def test_parse_duration(value: object, seconds: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["-5s", -1, -0.5, "", "5 minutes", "1x", "h", "1h 30m", "m5", True, None, float("nan"), float("inf"), []]
+    "value",
+    ["-5s", -1, -0.5, "", "5 minutes", "1x", "h", "1h 30m", "m5", True, None, float("nan"), float("inf"), []],
 )
 def test_parse_duration_rejects(value: object) -> None:
     with pytest.raises(ValueError, match="not a duration"):

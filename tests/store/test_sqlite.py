@@ -307,3 +307,24 @@ async def test_a_text_input_turned_password_leaves_no_clear_copy_behind(tmp_path
     await s.set_inputs("c", {"PW": SECRET}, {"PW"}, None)  # then the definition made it a password
     await s.close()  # checkpoints the WAL into the database and removes it
     assert SECRET.encode() not in _raw_bytes(tmp_path)
+
+
+async def test_cascade_definitions_with_password_defaults_are_encrypted_at_rest(tmp_path):
+    from scaffold.engine.spec import parse_cascade
+    from scaffold.store.crypto import SecretBox
+    from scaffold.store.sqlite import SqliteStore
+
+    source = (
+        "version: v1\nname: c\ninputs:\n  - {name: PW, type: password, default: sup3r-s3cret-default}\n"
+        "tasks:\n  - {name: t, image: i, run: 'true', inputs: [PW]}\n"
+    )
+    store = SqliteStore(tmp_path / "s.db", SecretBox(tmp_path))
+    await store.open()
+    await store.save_cascade(parse_cascade(source), source, "me")
+    assert (await store.get_cascade("c")).source == source
+    assert [r.source for r in await store.list_cascades()] == [source]
+    assert [r.source for r in await store.cascade_versions("c")] == [source]
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("s.db*"))
+    await store.close()
+    raw += b"".join(p.read_bytes() for p in tmp_path.glob("s.db*"))
+    assert b"sup3r-s3cret-default" not in raw
