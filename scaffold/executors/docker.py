@@ -226,6 +226,7 @@ class DockerExecutor:
             if self._client is None:
                 options: dict[str, Any] = {"max_pool_size": 64, "timeout": 120}
                 try:
+                    _probe_unix_socket(self.address)
                     if self.docker_url:
                         client = docker.DockerClient(base_url=self.docker_url, version="auto", **options)
                     else:
@@ -492,6 +493,16 @@ class _CannotRun(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+def _probe_unix_socket(address: str) -> None:
+    """Connect to a ``unix://`` address once, closing the socket whatever happens (the SDK leaks
+    the socket of a failed connection, which warnings-as-errors test runs notice)."""
+    if not address.startswith("unix://"):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(10)
+        probe.connect(address.removeprefix("unix://"))
 
 
 def _explain(exc: BaseException) -> str:

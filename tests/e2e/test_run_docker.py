@@ -110,6 +110,25 @@ def test_rerun_of_a_middle_task_resets_exactly_its_descendants(docker_data_dir: 
         "deploy_terraform", "create_db_schemas", "build_images", "push_images"}
 
 
+def scaffold_run_row(data_dir: Path, cascade: str, task: str, number: int) -> dict:
+    """One stored run record, read through the store."""
+    code = (
+        "import asyncio,dataclasses,json,sys\n"
+        "from scaffold.config import load_settings\n"
+        "from scaffold.app import make_store\n"
+        "async def main():\n"
+        f"    store = make_store(load_settings({{'data_dir': {str(data_dir)!r}}}))\n"
+        "    await store.open()\n"
+        f"    run = await store.get_run({cascade!r}, {task!r}, {number})\n"
+        "    await store.close()\n"
+        "    print(json.dumps(dataclasses.asdict(run), default=str))\n"
+        "asyncio.run(main())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 def _preview(data_dir: Path, cascade: str, task: str) -> dict:
     code = (
         "import asyncio,json,sys\n"
