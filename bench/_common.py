@@ -108,7 +108,10 @@ async def run_dag(shape: Shape, run_one: Callable[[str], Awaitable[None]], concu
 async def spawn_echo(argv: Sequence[str] = ("sh", "-c", "echo x")) -> None:
     """One process, its stdout read to the end, its exit awaited."""
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out = await proc.stdout.read()  # type: ignore[union-attr]
     code = await proc.wait()

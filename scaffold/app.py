@@ -5,7 +5,9 @@ The CLI, the tests and (later) the server all get their core from :func:`open_co
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import logging
 import os
 import uuid
 from dataclasses import dataclass
@@ -17,6 +19,9 @@ from scaffold.engine.events import EventBus
 from scaffold.engine.ports import Executor, Store
 from scaffold.engine.scheduler import Engine
 from scaffold.errors import Conflict, ScaffoldError
+
+
+log = logging.getLogger("scaffold")
 
 
 class DataDirError(ScaffoldError):
@@ -36,10 +41,28 @@ class Core:
 
     async def close(self, *, kill_running: bool = False) -> None:
         await self.engine.close(kill_running=kill_running)
+        await self.cleanup()
+        close_executor = getattr(self.executor, "close", None)
+        if close_executor is not None:
+            result = close_executor()
+            if asyncio.iscoroutine(result):
+                await result
         await self.store.close()
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+    async def cleanup(self) -> None:
+        """Remove containers and run directories older than the retention time. Runs when the
+        engine is closed, so that no run still being recovered or collected can lose its files."""
+        cleanup = getattr(self.executor, "cleanup", None)
+        if cleanup is None:
+            return
+        try:
+            await asyncio.wait_for(cleanup(), timeout=30)
+        except Exception as exc:  # cleanup is housekeeping: never fail a run because of it
+            log.warning("cleanup of old runs failed: %s", exc)
 
 
 def prepare_data_dir(path: Path) -> IO[str]:

@@ -30,10 +30,14 @@ def docker_problem() -> str | None:
         from docker.errors import DockerException, ImageNotFound
     except ImportError as exc:  # pragma: no cover - docker is a dependency
         return f"the docker SDK is not installed ({exc})"
+    from scaffold.executors.docker import DEFAULT_ADDRESS, probe_unix_socket
+
+    address = os.environ.get("DOCKER_HOST") or DEFAULT_ADDRESS
     try:
+        probe_unix_socket(address)  # the SDK would leak the socket of a failed connection
         client = docker.from_env(timeout=10)
-    except DockerException as exc:
-        return f"no Docker engine answers ({exc})"
+    except (OSError, DockerException) as exc:
+        return f"no Docker engine answers at {address} ({exc})"
     try:
         client.api.ping()
         client.api.inspect_image(TEST_IMAGE)

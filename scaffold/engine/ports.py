@@ -29,7 +29,7 @@ from scaffold.engine.states import State
 class RunRequest:
     """Everything an executor needs to run one task (or check) script. Built by the scheduler."""
 
-    run_id: str  # unique, e.g. "application-deploy.deploy_terraform.3"
+    run_id: str  # unique, e.g. "application-deploy:deploy_terraform:3"
     cascade: str
     task: str
     number: int

@@ -69,8 +69,10 @@ class RunRow:
 
     @property
     def run_id(self) -> str:
-        suffix = "" if self.kind is RunKind.TASK else "-check"
-        return f"{self.cascade}.{self.task}.{self.number}{suffix}"
+        """``cascade:task:3`` (``cascade:task:check-3`` for a check). ':' is in no name, so two
+        runs never share an id (names may contain '.', '-' and '_')."""
+        number = str(self.number) if self.kind is RunKind.TASK else f"check-{self.number}"
+        return f"{self.cascade}:{self.task}:{number}"
 
 
 @dataclass

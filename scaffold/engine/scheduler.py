@@ -24,7 +24,7 @@ from scaffold.engine.records import CascadeRecord, RunKind, RunRow, TaskRow, Tri
 from scaffold.engine.runner import ActiveRun, execute, next_attempt
 from scaffold.engine.slots import Slots
 from scaffold.engine.states import State
-from scaffold.errors import Conflict, InvalidInput, NotFound
+from scaffold.errors import Conflict, InvalidInput, NotFound, ValidationFailed
 
 log = logging.getLogger("scaffold.engine")
 
@@ -103,7 +103,12 @@ class Engine:
         from scaffold.engine.spec import parse_cascade
 
         for record in await self.store.list_cascades():
-            spec = parse_cascade(record.source, source=record.name, require_image=False)
+            try:
+                spec = parse_cascade(record.source, source=record.name, require_image=False)
+            except ValidationFailed as exc:  # stored by an older version with other rules
+                log.error("cascade %s (version %s) no longer validates and is not loaded: %s",
+                          record.name, record.version, exc.message)
+                continue
             rows = await self.store.load_tasks(spec.name)
             inputs = await self.store.get_inputs(spec.name)
             self.cascades[spec.name] = LiveCascade(spec, rows, inputs, record)
@@ -119,12 +124,12 @@ class Engine:
     async def close(self, *, kill_running: bool = False) -> None:
         """Stop the engine. Without ``kill_running`` containers keep running for the next start to
         adopt; with it, every active task is killed first (``scaffold run`` on Ctrl-C)."""
+        self._closing = True  # from here on nothing new starts: no propagation, retries or checks
         if kill_running:
             await asyncio.gather(
                 *(self.kill(a.cascade, a.task, by="shutdown") for a in list(self._active.values())),
                 return_exceptions=True,
             )
-        self._closing = True
         for timer in self._checks.values():
             timer.cancel()
         for task in list(self._background):

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,8 +128,11 @@ def _attach_output(api: Any, container: str) -> tuple[Iterator[bytes], Callable[
     from docker.utils.socket import frames_iter
 
     sock = api.attach_socket(container, params={"stdout": 1, "stderr": 1, "stream": 1})
-    api._disable_socket_timeout(sock)
     raw = getattr(sock, "_sock", None)
+    if hasattr(api, "_disable_socket_timeout"):
+        api._disable_socket_timeout(sock)  # reads block until the container writes
+    elif raw is not None:
+        raw.settimeout(None)
     response = getattr(sock, "_response", None)
 
     def close() -> None:
@@ -197,7 +201,7 @@ class DockerExecutor:
         network_mode: str | None = None,
         grace: float = 10.0,
     ):
-        self.runs_dir = Path(runs_dir)
+        self.runs_dir = Path(runs_dir).absolute()  # bind-mounted: must not be relative
         self.instance_id = instance_id
         self.retention_seconds = retention_seconds
         self.docker_url = docker_url
@@ -212,7 +216,10 @@ class DockerExecutor:
     # ------------------------------------------------------------------------------ the engine
 
     def container_name(self, run_id: str) -> str:
-        return f"scaffold-{self.instance_id}-{run_id}"
+        # Docker names allow [A-Za-z0-9_.-]: the run id's ':' becomes '.', and a short hash of the
+        # run id keeps names of different runs apart even where that makes them look alike.
+        digest = hashlib.sha1(run_id.encode()).hexdigest()[:6]
+        return f"scaffold-{self.instance_id}-{run_id.replace(':', '.')}-{digest}"
 
     def _unavailable(self, error: BaseException) -> ExecutorUnavailable:
         message = f"cannot reach the Docker engine at {self.address} ({error}): {WHAT_TO_DO}"
@@ -226,7 +233,7 @@ class DockerExecutor:
             if self._client is None:
                 options: dict[str, Any] = {"max_pool_size": 64, "timeout": 120}
                 try:
-                    _probe_unix_socket(self.address)
+                    probe_unix_socket(self.address)
                     if self.docker_url:
                         client = docker.DockerClient(base_url=self.docker_url, version="auto", **options)
                     else:
@@ -279,7 +286,7 @@ class DockerExecutor:
                 return RunResult(None, reason=getattr(exc, "message", str(exc)), cancelled=active.cancelled)
             except Exception as exc:
                 return RunResult(None, reason=f"docker: {exc}", cancelled=active.cancelled)
-            return await self._follow(api, request, sink, run_dir, active, start=True)
+            return await self._follow(api, request, sink, run_dir, active, start=True, image=request.image)
         finally:
             self._active.pop(request.run_id, None)
 
@@ -294,16 +301,16 @@ class DockerExecutor:
     def _create(self, api: Any, request: RunRequest, run_dir: RunDir, shell: list[str]) -> str:
         """Create the container (blocking), pulling the image once if it is not here."""
         from docker.errors import APIError, ImageNotFound
+        from docker.types import Mount
 
         name = self.container_name(request.run_id)
+        mount = Mount(sh.RUN_MOUNT, str(run_dir.path), type="bind")
         options = {
             "image": request.image,
             "command": [*shell, sh.INIT_PATH, *shell],
             "name": name,
             "labels": self._labels(request),
-            "host_config": api.create_host_config(
-                binds=[f"{run_dir.path}:{sh.RUN_MOUNT}:rw"], network_mode=self.network_mode
-            ),
+            "host_config": api.create_host_config(mounts=[mount], network_mode=self.network_mode),
             "detach": True,
         }
         try:
@@ -321,7 +328,9 @@ class DockerExecutor:
 
         repository, tag = parse_repository_tag(image)
         try:
-            api.pull(repository, tag=tag or "latest")
+            for event in api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+                if isinstance(event, dict) and event.get("error"):
+                    raise RuntimeError(event["error"])
             api.inspect_image(image)
         except Exception as exc:
             raise _CannotRun(
@@ -337,9 +346,18 @@ class DockerExecutor:
         api.remove_container(name, v=True, force=True)
 
     async def _follow(
-        self, api: Any, request: RunRequest, sink: LogSink, run_dir: RunDir, active: _Active, *, start: bool
+        self,
+        api: Any,
+        request: RunRequest,
+        sink: LogSink,
+        run_dir: RunDir,
+        active: _Active,
+        *,
+        start: bool,
+        image: str,
     ) -> RunResult:
-        """Stream a container's output until it exits, then collect its result."""
+        """Stream a container's output until it exits, then collect its result. ``image`` names
+        the container's image (for its digest)."""
         name = self.container_name(request.run_id)
         offset = _Offset(self.runs_dir / f"{request.run_id}{OFFSET_SUFFIX}")
 
@@ -350,7 +368,7 @@ class DockerExecutor:
         try:
             output = await self._open_output(api, name, start, offset, deliver)
             pumping = output.start()
-            digest = in_thread(_image_digest, api, request.image or "")
+            digest = in_thread(_image_digest, api, image)
             try:
                 if start:
                     await self._start(api, name, active)
@@ -361,6 +379,9 @@ class DockerExecutor:
             return await self._finish(request, sink, run_dir, active, output, pumping, waiting, digest)
         except _CannotRun as exc:
             return RunResult(None, reason=exc.message, cancelled=active.cancelled)
+        except Exception as exc:  # the engine went away, the container was removed under us...
+            reason = f"lost the container {name}: {_explain(exc)}"
+            return RunResult(None, reason=reason, cancelled=active.cancelled, node=self._node)
         finally:
             offset.close()
 
@@ -451,7 +472,8 @@ class DockerExecutor:
         active = self._active[request.run_id] = _Active()
         try:
             fresh = info["State"]["Status"] == "created"
-            return await self._follow(api, request, sink, run_dir, active, start=fresh)
+            image = info.get("Image") or request.image or ""
+            return await self._follow(api, request, sink, run_dir, active, start=fresh, image=image)
         finally:
             self._active.pop(request.run_id, None)
 
@@ -495,7 +517,7 @@ class _CannotRun(Exception):
         self.message = message
 
 
-def _probe_unix_socket(address: str) -> None:
+def probe_unix_socket(address: str) -> None:
     """Connect to a ``unix://`` address once, closing the socket whatever happens (the SDK leaks
     the socket of a failed connection, which warnings-as-errors test runs notice)."""
     if not address.startswith("unix://"):
@@ -510,12 +532,17 @@ def _explain(exc: BaseException) -> str:
 
 
 def _image_digest(api: Any, image: str) -> str | None:
+    """The image's registry digest (``repo@sha256:...``) when it has one, else its local id."""
     try:
         info = api.inspect_image(image)
     except Exception:
         return None
-    digests: Iterable[str] = info.get("RepoDigests") or ()
-    return next(iter(digests), None) or info.get("Id")
+    from docker.utils import parse_repository_tag
+
+    digests: list[str] = info.get("RepoDigests") or []
+    repository = parse_repository_tag(image)[0]
+    preferred = [digest for digest in digests if digest.split("@")[0] == repository]
+    return next(iter(preferred + digests), None) or info.get("Id")
 
 
 async def _quietly(future: asyncio.Future[Any]) -> Any:

@@ -5,8 +5,9 @@ namespace, so every run sees its own ``/tmp/run`` while the rest of the host fil
 The first method that works here is used (checked once, with a real bind mount):
 
 1. ``unshare --mount --propagation private`` when Scaffold runs as root;
-2. ``unshare --user --map-current-user --mount`` (then ``--map-root-user``) with unprivileged user
-   namespaces;
+2. with unprivileged user namespaces, ``unshare --user --map-root-user --mount`` to bind-mount,
+   then a nested ``unshare --user --map-user=<uid>`` so the script runs with Scaffold's own uid
+   (where that option is missing, the script runs as the namespace's root);
 3. ``bwrap --dev-bind / / --bind <run dir> /tmp/run`` (bubblewrap).
 
 Without any of them ``check_available()`` and ``run()`` refuse with what to do. ``/tmp/run`` is
@@ -47,7 +48,8 @@ _BIND = 'mount --bind "$1" /tmp/run || exit 125; cd /tmp/run || exit 125; shift;
 _UNSHARE = ["unshare", "--mount", "--propagation", "private"]
 _METHODS: dict[str, list[str]] = {
     "unshare": _UNSHARE,
-    "unshare-user": [*_UNSHARE[:1], "--user", "--map-current-user", *_UNSHARE[1:]],
+    # mount(8) wants uid 0: mount as the namespace's root, then map back to our own uid to run
+    "unshare-user": [*_UNSHARE[:1], "--user", "--map-root-user", *_UNSHARE[1:]],
     "unshare-root-map": [*_UNSHARE[:1], "--user", "--map-root-user", *_UNSHARE[1:]],
 }
 _ENV_KEEP = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ")
@@ -64,6 +66,9 @@ def isolated_argv(method: str, run_dir: Path, shell: list[str]) -> list[str]:
     if method == "bwrap":
         mounts = ["--dev-bind", "/", "/", "--bind", str(run_dir), sh.RUN_MOUNT, "--chdir", sh.RUN_MOUNT]
         return ["bwrap", *mounts, "--", *shell, sh.ENTRY_PATH]
+    if method == "unshare-user":
+        ids = [f"--map-user={os.getuid()}", f"--map-group={os.getgid()}"]
+        shell = ["unshare", "--user", *ids, "--", *shell]
     return [*_METHODS[method], "--", "/bin/sh", "-c", _BIND, "scaffold-run", str(run_dir), *shell]
 
 
@@ -113,7 +118,7 @@ class ProcessExecutor:
         grace: float = 10.0,
         method: str | None = None,
     ):
-        self.runs_dir = Path(runs_dir)
+        self.runs_dir = Path(runs_dir).absolute()  # bind-mounted from the run's cwd: not relative
         self.retention_seconds = retention_seconds
         self.grace = grace
         self.method = method  # None: the first that works here
@@ -221,6 +226,9 @@ class ProcessExecutor:
             _kill(running.pgid, signal.SIGKILL)  # what the script left behind in its group
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(protocol.eof), DRAIN_SECONDS)
+        except asyncio.CancelledError:
+            _kill(running.pgid, signal.SIGKILL)  # the server stops: its output has nowhere to go
+            raise
         finally:
             transport.close()
             watcher.stop()
@@ -243,7 +251,10 @@ class ProcessExecutor:
         running.cancelled = True
         if not running.started.is_set() or running.pgid is None or running.exited is None:
             return  # run() kills it as soon as it is spawned
-        _kill(running.pgid, signal.SIGTERM)
+        if self.method == "bwrap":  # bwrap would die of it at once: spare it, it ends with its child
+            _terminate_members(running.pgid)
+        else:
+            _kill(running.pgid, signal.SIGTERM)
         try:
             await asyncio.wait_for(asyncio.shield(running.exited), max(grace, 0))
         except TimeoutError:
@@ -281,6 +292,18 @@ class ProcessExecutor:
 def _kill(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _terminate_members(pgid: int) -> None:
+    """SIGTERM every process of the group but its leader."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == pgid:
+            continue
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                os.kill(int(entry.name), signal.SIGTERM)
+        except (OSError, ValueError, IndexError):
+            continue
 
 
 def _exit_status(returncode: int | None) -> int | None:

@@ -30,7 +30,7 @@ DISPLAY_CAP = 4 << 20  # bytes of .display read at most
 STORE_FILE_CAP = 1 << 30
 DISPLAY_POLL_SECONDS = 0.5
 
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*\Z")
 
 
 def check_run_id(run_id: str) -> str:

@@ -489,7 +489,7 @@ async def test_stored_values_and_files_are_loaded_by_children():
         assert req.load_env == {"MESSAGE": b"Hello\nworld"} and req.files == {"f.txt": b"FOOBAR\n"}
         assert req.env["SCAFFOLD_TASK"] == "r" and req.env["SCAFFOLD_RUN"] == "1"
         versions = await h.store.value_versions(h.name, "MESSAGE")
-        assert versions[0].written_by == "run:data.w.1"
+        assert versions[0].written_by == "run:data:w:1"
         run = (await h.runs("r"))[0]
         assert run.loaded == {"env": ["MESSAGE"], "file": ["f.txt"]}
 
@@ -538,7 +538,7 @@ async def test_password_inputs_are_masked_in_logs_even_across_chunks():
             display=b'[{"kind": "value", "name": "pw", "data": "hunter2-very-secret"}]',
         )
         await h.start()
-        text_log, _, _ = await h.store.read_log("secret.t.1")
+        text_log, _, _ = await h.store.read_log("secret:t:1")
         assert "hunter2" not in text_log
         assert text_log == "pass: ********\nagain ******** end\n"
         streamed = "".join(e.data["text"] for e in h.events if e.kind == "log")
@@ -583,8 +583,8 @@ async def test_restart_adopts_finishes_or_loses_active_runs():
         # The process dies: drop the engine without killing anything.
         await h.engine.close()
         executor = FakeExecutor(h.clock)
-        executor.adoptable["restart.adopted.1"] = RunResult(exit_code=0)
-        executor.adoptable["restart.gone.1"] = None
+        executor.adoptable["restart:adopted:1"] = RunResult(exit_code=0)
+        executor.adoptable["restart:gone:1"] = None
         engine = Engine(h.store, executor, clock=h.clock, max_running=2)
         await engine.open()
         await h.settle()

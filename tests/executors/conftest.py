@@ -98,8 +98,15 @@ def docker_factory(tmp_path: Path) -> Any:
     remove_containers(f"scaffold.instance={instance}")
 
 
-async def _process_executor(tmp_path: Path) -> ProcessExecutor:
+async def _process_executor(tmp_path: Path, method: str | None = None) -> ProcessExecutor:
+    """The process executor with the isolation it picks here (or ``method``); skips if none works."""
     executor = ProcessExecutor(tmp_path / "runs")
+    if method is not None:
+        problem = await executor._probe(method)
+        if problem is not None:
+            pytest.skip(f"process isolation {method} does not work here: {problem}")
+        executor.method = method
+        return executor
     try:
         await executor.check_available()
     except ExecutorUnavailable as exc:
@@ -107,11 +114,16 @@ async def _process_executor(tmp_path: Path) -> ProcessExecutor:
     return executor
 
 
-@pytest.fixture(params=["docker", "process"])
+# every isolation the process executor knows is checked where it works (the default one always)
+_PROCESS_VARIANTS = ["process", "process:unshare-user", "process:bwrap"]
+
+
+@pytest.fixture(params=[pytest.param("docker", marks=pytest.mark.docker), *_PROCESS_VARIANTS])
 async def executor(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    """Each executor in turn (the contract suite runs against both)."""
-    if request.param == "process":
-        yield await _process_executor(tmp_path)
+    """Each executor in turn (the contract suite runs against all of them)."""
+    if request.param.startswith("process"):
+        method = request.param.partition(":")[2] or None
+        yield await _process_executor(tmp_path, method)
         return
     yield request.getfixturevalue("docker_factory")()
 

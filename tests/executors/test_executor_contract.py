@@ -18,8 +18,6 @@ import pytest
 from tests.executors.conftest import RecordingSink, RequestFactory
 from tests.executors.nasty import NASTY
 
-pytestmark = pytest.mark.docker
-
 WAIT_FOR_GO = "i=0; while [ ! -f /tmp/run/go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n"
 
 

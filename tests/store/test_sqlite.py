@@ -200,7 +200,7 @@ def test_a_write_is_durable_when_the_call_returns_even_if_the_process_dies(tmp_p
             s = SqliteStore({str(tmp_path / "scaffold.db")!r}, SecretBox({str(tmp_path)!r}))
             await s.open()
             await s.put_tasks([TaskRow("c", "a")])
-            await s.put_values("c", {{"K": b"kept"}}, "run:c.a.1")
+            await s.put_values("c", {{"K": b"kept"}}, "run:c:a:1")
             os._exit(0)  # no close, no checkpoint: like a crash
 
         asyncio.run(main())

@@ -60,7 +60,7 @@ async def test_delete_cascade_removes_everything_of_it_and_nothing_else(store):
         await store.save_cascade(spec(name), "src", None)
         await store.put_tasks([TaskRow(name, "a")])
         await store.insert_run(run(cascade=name, state=State.RUNNING))
-        await store.append_log(f"{name}.a.1", "log line\n")
+        await store.append_log(f"{name}:a:1", "log line\n")
         await store.insert_wave(WaveRow(name))
         await store.put_values(name, {"K": b"v"}, None)
         await store.put_files(name, {"f": b"data"}, None)
@@ -73,7 +73,7 @@ async def test_delete_cascade_removes_everything_of_it_and_nothing_else(store):
     assert await store.load_tasks("deploy") == {}
     assert await store.list_runs("deploy") == []
     assert await store.last_run_number("deploy", "a") == 0
-    assert await store.read_log("deploy.a.1") == ("", 0, False)
+    assert await store.read_log("deploy:a:1") == ("", 0, False)
     assert await store.list_waves("deploy") == []
     assert await store.get_values("deploy") == {}
     assert await store.value_versions("deploy", "K") == []
@@ -85,7 +85,7 @@ async def test_delete_cascade_removes_everything_of_it_and_nothing_else(store):
     assert (await store.get_cascade("other")).version == 1
     assert list(await store.load_tasks("other")) == ["a"]
     assert len(await store.list_runs("other")) == 1
-    assert (await store.read_log("other.a.1"))[0] == "log line\n"
+    assert (await store.read_log("other:a:1"))[0] == "log line\n"
     assert len(await store.list_waves("other")) == 1
     assert await store.get_values("other") == {"K": b"v"}
     assert await store.get_files("other") == {"f": b"data"}
@@ -169,12 +169,12 @@ async def test_remove_tasks_keeps_their_runs_and_last_number(store):
     await store.put_tasks([TaskRow("deploy", "a"), TaskRow("deploy", "b")])
     for n in (1, 2, 3):
         await store.insert_run(run("a", n, state=State.SUCCESS))
-    await store.append_log("deploy.a.3", "kept\n")
+    await store.append_log("deploy:a:3", "kept\n")
     await store.remove_tasks("deploy", ["a", "missing"])
     assert list(await store.load_tasks("deploy")) == ["b"]
     assert await store.last_run_number("deploy", "a") == 3
     assert [r.number for r in await store.list_runs("deploy", "a")] == [3, 2, 1]
-    assert (await store.read_log("deploy.a.3"))[0] == "kept\n"
+    assert (await store.read_log("deploy:a:3"))[0] == "kept\n"
 
 
 # -------------------------------------------------------------------------------------- runs
@@ -235,18 +235,18 @@ async def test_list_runs_is_newest_first_and_filters(store):
     await store.insert_run(run("a", 2, wave_id=2))
     await store.insert_run(run("a", 1, cascade="other"))
     ids = [r.run_id for r in await store.list_runs("deploy")]
-    assert ids == ["deploy.a.2", "deploy.a.1-check", "deploy.b.1", "deploy.a.1"]
+    assert ids == ["deploy:a:2", "deploy:a:check-1", "deploy:b:1", "deploy:a:1"]
     assert [r.run_id for r in await store.list_runs("deploy", "a")] == [
-        "deploy.a.2",
-        "deploy.a.1-check",
-        "deploy.a.1",
+        "deploy:a:2",
+        "deploy:a:check-1",
+        "deploy:a:1",
     ]
     assert [r.run_id for r in await store.list_runs("deploy", "a", RunKind.TASK)] == [
-        "deploy.a.2",
-        "deploy.a.1",
+        "deploy:a:2",
+        "deploy:a:1",
     ]
-    assert [r.run_id for r in await store.list_runs("deploy", kind=RunKind.CHECK)] == ["deploy.a.1-check"]
-    assert [r.run_id for r in await store.list_runs("deploy", wave_id=1)] == ["deploy.b.1", "deploy.a.1"]
+    assert [r.run_id for r in await store.list_runs("deploy", kind=RunKind.CHECK)] == ["deploy:a:check-1"]
+    assert [r.run_id for r in await store.list_runs("deploy", wave_id=1)] == ["deploy:b:1", "deploy:a:1"]
 
 
 async def test_last_run_number_per_kind(store):
@@ -265,53 +265,53 @@ async def test_active_runs_are_waiting_or_running_across_cascades(store):
     await store.insert_run(run("c", 1, state=State.SUCCESS))
     await store.insert_run(run("d", 1, state=State.RUNNING, kind=RunKind.CHECK))
     assert sorted(r.run_id for r in await store.active_runs()) == [
-        "deploy.a.1",
-        "deploy.d.1-check",
-        "other.b.1",
+        "deploy:a:1",
+        "deploy:d:check-1",
+        "other:b:1",
     ]
     await store.update_run(run("a", 1, state=State.ERROR, reason="lost"))
-    assert sorted(r.run_id for r in await store.active_runs()) == ["deploy.d.1-check", "other.b.1"]
+    assert sorted(r.run_id for r in await store.active_runs()) == ["deploy:d:check-1", "other:b:1"]
 
 
 # -------------------------------------------------------------------------------------- logs
 
 
 async def test_logs_append_and_read_by_character_offsets(store):
-    assert await store.read_log("deploy.a.1") == ("", 0, False)
-    await store.append_log("deploy.a.1", "héllo ")
-    await store.append_log("deploy.a.1", "wörld\n")
-    await store.append_log("deploy.a.1", "")
-    assert await store.read_log("deploy.a.1") == ("héllo wörld\n", 12, False)
-    assert await store.read_log("deploy.a.1", 3) == ("lo wörld\n", 12, False)
-    assert await store.read_log("deploy.a.1", 4, 4) == ("o wö", 8, False)
-    assert await store.read_log("deploy.a.1", 12) == ("", 12, False)
-    assert await store.read_log("deploy.a.1", 50) == ("", 12, False)
-    assert await store.read_log("deploy.a.1", 0, 0) == ("", 0, False)
+    assert await store.read_log("deploy:a:1") == ("", 0, False)
+    await store.append_log("deploy:a:1", "héllo ")
+    await store.append_log("deploy:a:1", "wörld\n")
+    await store.append_log("deploy:a:1", "")
+    assert await store.read_log("deploy:a:1") == ("héllo wörld\n", 12, False)
+    assert await store.read_log("deploy:a:1", 3) == ("lo wörld\n", 12, False)
+    assert await store.read_log("deploy:a:1", 4, 4) == ("o wö", 8, False)
+    assert await store.read_log("deploy:a:1", 12) == ("", 12, False)
+    assert await store.read_log("deploy:a:1", 50) == ("", 12, False)
+    assert await store.read_log("deploy:a:1", 0, 0) == ("", 0, False)
 
 
 async def test_run_reports_its_log_size(store):
     await store.insert_run(run())
-    await store.append_log("deploy.a.1", "abc\n")
+    await store.append_log("deploy:a:1", "abc\n")
     got = await store.get_run("deploy", "a", 1)
     assert (got.log_size, got.log_truncated) == (4, False)
     await store.update_run(got)  # log fields belong to the log, not to the run row
-    await store.append_log("deploy.a.1", "de")
+    await store.append_log("deploy:a:1", "de")
     assert (await store.get_run("deploy", "a", 1)).log_size == 6
 
 
 async def test_log_cap_truncates_once_with_a_marker(store):
     await store.insert_run(run())
-    await store.append_log("deploy.a.1", "x" * (LOG_CAP - 5))
-    await store.append_log("deploy.a.1", "0123456789")
-    await store.append_log("deploy.a.1", "more that is dropped")
-    text, end, truncated = await store.read_log("deploy.a.1")
+    await store.append_log("deploy:a:1", "x" * (LOG_CAP - 5))
+    await store.append_log("deploy:a:1", "0123456789")
+    await store.append_log("deploy:a:1", "more that is dropped")
+    text, end, truncated = await store.read_log("deploy:a:1")
     assert truncated is True
     assert text == "x" * (LOG_CAP - 5) + "01234\n" + truncation_marker(LOG_CAP)
     assert text.count("[scaffold: log truncated") == 1
     assert end == len(text)
     got = await store.get_run("deploy", "a", 1)
     assert (got.log_size, got.log_truncated) == (len(text), True)
-    assert (await store.read_log("deploy.a.1", LOG_CAP - 2, 3)) == ("34\n", LOG_CAP + 1, True)
+    assert (await store.read_log("deploy:a:1", LOG_CAP - 2, 3)) == ("34\n", LOG_CAP + 1, True)
 
 
 async def test_log_cap_exactly_reached_then_exceeded(store):
@@ -377,13 +377,13 @@ async def test_wave_ids_are_not_reused_after_delete(store):
 
 async def test_values_keep_versions_with_their_writers(store):
     await store.put_values("deploy", {"A": b"1", "B": b"\x00\xffbin"}, "alice")
-    await store.put_values("deploy", {"A": b"2"}, "run:deploy.a.1")
+    await store.put_values("deploy", {"A": b"2"}, "run:deploy:a:1")
     assert await store.get_values("deploy") == {"A": b"2", "B": b"\x00\xffbin"}
     assert await store.get_values("deploy", ["B", "missing"]) == {"B": b"\x00\xffbin"}
     assert await store.get_values("deploy", []) == {}
     versions = await store.value_versions("deploy", "A")
     assert [(v.key, v.version, v.value, v.written_by) for v in versions] == [
-        ("A", 2, b"2", "run:deploy.a.1"),
+        ("A", 2, b"2", "run:deploy:a:1"),
         ("A", 1, b"1", "alice"),
     ]
     assert all(v.written_at > 0 for v in versions)
@@ -400,7 +400,7 @@ async def test_empty_value_is_a_value(store):
 
 
 async def test_files_keep_versions_sizes_and_content_types(store):
-    await store.put_files("deploy", {"tfstate": b"v1", "b.txt": b"bee"}, "run:deploy.a.1")
+    await store.put_files("deploy", {"tfstate": b"v1", "b.txt": b"bee"}, "run:deploy:a:1")
     await store.put_files("deploy", {"tfstate": b"version2"}, "alice", "application/json")
     assert await store.get_files("deploy") == {"b.txt": b"bee", "tfstate": b"version2"}
     assert await store.get_files("deploy", ["tfstate", "nope"]) == {"tfstate": b"version2"}
@@ -412,7 +412,7 @@ async def test_files_keep_versions_sizes_and_content_types(store):
     versions = await store.file_versions("deploy", "tfstate")
     assert [(f.version, f.size, f.written_by) for f in versions] == [
         (2, 8, "alice"),
-        (1, 2, "run:deploy.a.1"),
+        (1, 2, "run:deploy:a:1"),
     ]
     assert all(f.written_at > 0 and f.data is None for f in versions)
 
@@ -455,7 +455,7 @@ async def test_everything_survives_close_and_reopen(handle):
     await s.save_cascade(spec(), "source text", "alice")
     await s.put_tasks([TaskRow("deploy", "a", State.SUCCESS, 1)])
     await s.insert_run(run(state=State.RUNNING, display=[{"kind": "pre", "name": "p", "data": "x"}]))
-    await s.append_log("deploy.a.1", "line\n")
+    await s.append_log("deploy:a:1", "line\n")
     wave_id = await s.insert_wave(WaveRow("deploy", started_tasks=["a"]))
     await s.put_values("deploy", {"K": b"v"}, "alice")
     await s.put_files("deploy", {"f": b"data"}, "alice", "text/plain")
@@ -467,8 +467,8 @@ async def test_everything_survives_close_and_reopen(handle):
     assert (await s.get_cascade("deploy")).source == "source text"
     assert (await s.load_tasks("deploy"))["a"] == TaskRow("deploy", "a", State.WAITING, 2)
     assert (await s.get_run("deploy", "a", 1)).display == [{"kind": "pre", "name": "p", "data": "x"}]
-    assert [r.run_id for r in await s.active_runs()] == ["deploy.a.1"]
-    assert await s.read_log("deploy.a.1") == ("line\n", 5, False)
+    assert [r.run_id for r in await s.active_runs()] == ["deploy:a:1"]
+    assert await s.read_log("deploy:a:1") == ("line\n", 5, False)
     assert [w.id for w in await s.list_waves("deploy")] == [wave_id]
     assert await s.get_values("deploy") == {"K": b"v"}
     assert (await s.list_files("deploy"))[0].content_type == "text/plain"

@@ -1,0 +1,313 @@
+"""Scaffold (real engine, SQLite store, process executor) vs a minimal asyncio baseline.
+
+    python bench/engine_vs_baseline.py [--repeats 7] [--max-running 256] [--profile WORKLOAD]
+
+Scaffold goes through ``open_core`` with a fresh data directory per run of a workload, the SQLite
+store and the process executor; ``max_running`` is high enough not to throttle. The baseline spawns
+the same processes (``sh -c 'echo x'`` through ``asyncio.create_subprocess_exec``, stdout read to
+the end) in topological order with the same concurrency (bench/_common.py:run_dag), nothing else.
+
+A third, informative column, *baseline+ns*, spawns ``sh -c 'echo x'`` through the same
+``unshare``/``bwrap`` prefix the process executor uses (its private mount namespace), so the cost of
+that isolation can be told apart from the engine's own.
+
+Workloads: the 15-task shape of examples/application-deploy.yaml, a 1 -> 200 -> 1 fan-out, a 10-task
+and a 100-task chain, every task ``echo x``. Figures are medians over ``--repeats`` runs, the two
+sides alternating so that load from other jobs hits both alike. The per-task overhead is the slope
+((scaffold_100 - scaffold_10) - (baseline_100 - baseline_10)) / 90; target <= 5 ms.
+Start-up (``open_core`` + ``apply``, including the executor's namespace probe and the schema
+migration of a new database) is reported on its own.
+
+``--profile WORKLOAD`` (deploy, fan200, chain10, chain100) runs Scaffold on that workload once under
+pyinstrument (if installed, else cProfile) and prints where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    Shape,
+    cascade_yaml,
+    chain,
+    deploy_shape,
+    fan_out_in,
+    median,
+    print_machine,
+    run_dag,
+    spawn_echo,
+    spread,
+    verdict,
+)
+
+from scaffold.app import open_core
+from scaffold.config import Settings
+from scaffold.engine.spec import parse_cascade
+from scaffold.engine.states import State
+
+TARGET_MS_PER_TASK = 5.0
+
+
+def workloads() -> dict[str, Shape]:
+    return {"deploy": deploy_shape(), "fan200": fan_out_in(200), "chain10": chain(10), "chain100": chain(100)}
+
+
+async def run_scaffold(name: str, shape: Shape, max_running: int, *, fake: bool = False) -> dict[str, float]:
+    """One fresh data directory: open_core + apply (start-up), then start -> wave ended (run).
+    ``fake``: the FakeExecutor instead of the process executor (the engine + SQLite alone)."""
+    text = cascade_yaml(name, shape)
+    data_dir = Path(tempfile.mkdtemp(prefix="scaffold-bench-"))
+    try:
+        settings = Settings(
+            data_dir=data_dir, executor="fake" if fake else "process", max_running=max_running
+        )
+        t0 = time.perf_counter()
+        spec = parse_cascade(text, name)
+        t1 = time.perf_counter()
+        core = await open_core(settings)
+        t2 = time.perf_counter()
+        await core.engine.apply(spec, text, by="bench")
+        t3 = time.perf_counter()
+        wave = await core.engine.start(name, by="bench")
+        await core.engine.wait_wave(wave.id)
+        t4 = time.perf_counter()
+        bad = [v.name for v in core.engine.board(name) if v.state is not State.SUCCESS]
+        if bad:
+            raise RuntimeError(
+                f"{len(bad)} tasks did not succeed, e.g. {bad[0]}: "
+                f"{core.engine.cascade(name).rows[bad[0]].reason}"
+            )
+        await core.close()
+        t5 = time.perf_counter()
+        return {
+            "parse": t1 - t0,
+            "open_core": t2 - t1,
+            "apply": t3 - t2,
+            "startup": t3 - t1,
+            "run": t4 - t3,
+            "close": t5 - t4,
+        }
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def run_baseline(shape: Shape, concurrency: int, argv: tuple[str, ...]) -> float:
+    start = time.perf_counter()
+    await run_dag(shape, lambda _name: spawn_echo(argv), concurrency)
+    return time.perf_counter() - start
+
+
+class _NullSink:
+    def write(self, data: bytes) -> None:
+        pass
+
+    def display(self, raw: bytes) -> None:
+        pass
+
+    def started(self, info: dict[str, str]) -> None:
+        pass
+
+
+async def executor_alone(count: int) -> tuple[float, float]:
+    """Seconds per run of ProcessExecutor.run (``echo x``, no engine, no store) and of the
+    baseline spawn, ``count`` sequential runs each, alternating."""
+    from scaffold.engine.ports import RunRequest
+    from scaffold.executors.process import ProcessExecutor
+
+    runs_dir = Path(tempfile.mkdtemp(prefix="scaffold-bench-exec-"))
+    try:
+        executor = ProcessExecutor(runs_dir / "runs")
+        await executor.check_available()
+        ex_times, base_times = [], []
+        for i in range(count):
+            request = RunRequest(run_id=f"bench.t.{i}", cascade="bench", task="t", number=i, script="echo x")
+            start = time.perf_counter()
+            result = await executor.run(request, _NullSink())
+            ex_times.append(time.perf_counter() - start)
+            if result.exit_code != 0:
+                raise RuntimeError(f"executor run failed: {result}")
+            start = time.perf_counter()
+            await spawn_echo()
+            base_times.append(time.perf_counter() - start)
+        return median(ex_times), median(base_times)
+    finally:
+        shutil.rmtree(runs_dir, ignore_errors=True)
+
+
+async def isolation_prefix() -> tuple[str, ...]:
+    """The mount-namespace prefix the process executor picked on this host."""
+    from scaffold.executors.process import _METHODS, ProcessExecutor
+
+    probe_dir = Path(tempfile.mkdtemp(prefix="scaffold-bench-probe-"))
+    try:
+        executor = ProcessExecutor(probe_dir)
+        await executor.check_available()
+        method = executor.method
+    finally:
+        shutil.rmtree(probe_dir, ignore_errors=True)
+    if method == "bwrap":
+        return ("bwrap", "--dev-bind", "/", "/", "--")
+    return (*_METHODS[method], "--")  # type: ignore[index]
+
+
+async def profile(name: str, shape: Shape, max_running: int) -> None:
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        Profiler = None
+    if Profiler is not None:
+        profiler = Profiler(async_mode="disabled", interval=0.0005)
+        profiler.start()
+        result = await run_scaffold(name, shape, max_running)
+        profiler.stop()
+        print(profiler.output_text(unicode=False, color=False, show_all=False))
+    else:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        result = await run_scaffold(name, shape, max_running)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
+    print({k: round(v, 4) for k, v in result.items()})
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--max-running", type=int, default=256)
+    parser.add_argument("--profile", choices=["deploy", "fan200", "chain10", "chain100"])
+    args = parser.parse_args()
+    shapes = workloads()
+    if args.profile:
+        await run_scaffold("warmup", chain(3), args.max_running)
+        await profile(args.profile, shapes[args.profile], args.max_running)
+        return
+
+    print_machine()
+    prefix = await isolation_prefix()
+    ns_argv = (*prefix, "sh", "-c", "echo x")
+    plain = ("sh", "-c", "echo x")
+    # warm up: imports, page cache, the first SQLite database
+    await run_scaffold("warmup", chain(3), args.max_running)
+    await run_baseline(chain(3), args.max_running, plain)
+
+    samples: dict[str, dict[str, list[float]]] = {
+        w: {
+            "scaffold": [],
+            "baseline": [],
+            "baseline_ns": [],
+            "startup": [],
+            "open_core": [],
+            "apply": [],
+            "fake": [],
+        }
+        for w in shapes
+    }
+    executor_ms: list[float] = []
+    spawn_ms: list[float] = []
+    for rep in range(args.repeats):
+        for wname, shape in shapes.items():
+            runs: list[Any] = [
+                ("baseline", lambda s=shape: run_baseline(s, args.max_running, plain)),
+                ("scaffold", lambda s=shape, n=wname: run_scaffold(n, s, args.max_running)),
+                ("baseline_ns", lambda s=shape: run_baseline(s, args.max_running, ns_argv)),
+            ]
+            if rep % 2:
+                runs.reverse()
+            for side, fn in runs:
+                out = await fn()
+                if side == "scaffold":
+                    samples[wname]["scaffold"].append(out["run"])
+                    for key in ("startup", "open_core", "apply"):
+                        samples[wname][key].append(out[key])
+                else:
+                    samples[wname][side].append(out)
+            if wname.startswith("chain"):  # the engine + SQLite alone, for the breakdown
+                samples[wname]["fake"].append(
+                    (await run_scaffold(wname, shape, args.max_running, fake=True))["run"]
+                )
+        ex, base = await executor_alone(50)
+        executor_ms.append(ex * 1000)
+        spawn_ms.append(base * 1000)
+        print(f"  repeat {rep + 1}/{args.repeats} done", flush=True)
+
+    med = {w: {k: median(v) for k, v in s.items() if v} for w, s in samples.items()}
+    print()
+    print(
+        f"Wall time of one run (start -> wave ended), median of {args.repeats}, seconds "
+        f"(max_running={args.max_running}, {os.cpu_count()} cores)"
+    )
+    print(
+        f"{'workload':<10} {'tasks':>6} {'scaffold':>9} {'baseline':>9} {'base+ns':>9} "
+        f"{'ratio':>6} {'ms/task over base':>18}   {'scaffold min-max':>16} {'baseline min-max':>16}"
+    )
+    for wname, shape in shapes.items():
+        m = med[wname]
+        per_task = (m["scaffold"] - m["baseline"]) / len(shape) * 1000
+        print(
+            f"{wname:<10} {len(shape):>6} {m['scaffold']:>9.3f} {m['baseline']:>9.3f} "
+            f"{m['baseline_ns']:>9.3f} "
+            f"{m['scaffold'] / m['baseline']:>6.1f} {per_task:>18.2f}   "
+            f"{spread(samples[wname]['scaffold']):>16} {spread(samples[wname]['baseline']):>16}"
+        )
+
+    slope = (
+        (
+            (med["chain100"]["scaffold"] - med["chain10"]["scaffold"])
+            - (med["chain100"]["baseline"] - med["chain10"]["baseline"])
+        )
+        / 90
+        * 1000
+    )
+    slope_ns = (
+        (
+            (med["chain100"]["baseline_ns"] - med["chain10"]["baseline_ns"])
+            - (med["chain100"]["baseline"] - med["chain10"]["baseline"])
+        )
+        / 90
+        * 1000
+    )
+    # the same slope from every repeat's own pairs, to show its spread
+    per_rep = [
+        (
+            (samples["chain100"]["scaffold"][i] - samples["chain10"]["scaffold"][i])
+            - (samples["chain100"]["baseline"][i] - samples["chain10"]["baseline"][i])
+        )
+        / 90
+        * 1000
+        for i in range(args.repeats)
+    ]
+    print()
+    print(
+        f"per-task overhead (chain slope, medians): {slope:.2f} ms/task over the baseline "
+        f"(target <= {TARGET_MS_PER_TASK:.0f} ms): {verdict(slope <= TARGET_MS_PER_TASK)}"
+    )
+    print(f"  per-repeat slopes: {', '.join(f'{x:.2f}' for x in per_rep)} ms (median {median(per_rep):.2f})")
+    engine_slope = (med["chain100"]["fake"] - med["chain10"]["fake"]) / 90 * 1000
+    print()
+    print("where the per-task overhead goes (medians):")
+    print(f"  engine + SQLite store, FakeExecutor (chain slope):          {engine_slope:6.2f} ms/task")
+    print(
+        f"  ProcessExecutor.run alone vs the baseline spawn:           "
+        f"{median(executor_ms) - median(spawn_ms):6.2f} ms/task"
+        f"  ({median(executor_ms):.2f} vs {median(spawn_ms):.2f} ms per run, 50 sequential runs)"
+    )
+    print(f"    of which the mount-namespace prefix ({' '.join(prefix[:-1])}): {slope_ns:6.2f} ms/task")
+    print()
+    print("start-up (open_core + apply on a fresh data directory), median seconds:")
+    for wname in shapes:
+        m = med[wname]
+        print(f"  {wname:<10} {m['startup']:.3f}  (open_core {m['open_core']:.3f}, apply {m['apply']:.3f})")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
