@@ -20,7 +20,6 @@ from scaffold.engine.ports import Executor, Store
 from scaffold.engine.scheduler import Engine
 from scaffold.errors import Conflict, ScaffoldError
 
-
 log = logging.getLogger("scaffold")
 
 
@@ -52,7 +51,6 @@ class Core:
             self._lock.close()
             self._lock = None
 
-
     async def cleanup(self) -> None:
         """Remove containers and run directories older than the retention time. Runs when the
         engine is closed, so that no run still being recovered or collected can lose its files."""
@@ -71,16 +69,20 @@ def prepare_data_dir(path: Path) -> IO[str]:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock = open(path / "scaffold.lock", "a+")  # noqa: SIM115 - held for the process lifetime
     except OSError as exc:
-        raise DataDirError(f"cannot use data directory {path}: {exc.strerror}; pass --data-dir or set "
-                           "SCAFFOLD_DATA_DIR to a writable directory") from None
+        raise DataDirError(
+            f"cannot use data directory {path}: {exc.strerror}; pass --data-dir or set "
+            "SCAFFOLD_DATA_DIR to a writable directory"
+        ) from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.seek(0)
         owner = lock.read().strip() or "unknown"
         lock.close()
-        raise Conflict(f"data directory {path} is in use by another scaffold process (pid {owner}); "
-                       "stop it or use another --data-dir") from None
+        raise Conflict(
+            f"data directory {path} is in use by another scaffold process (pid {owner}); "
+            "stop it or use another --data-dir"
+        ) from None
     lock.seek(0)
     lock.truncate()
     lock.write(str(os.getpid()))
@@ -140,8 +142,9 @@ async def open_core(
         store = store or make_store(settings)
         await store.open()
         bus = EventBus()
-        engine = Engine(store, executor, bus=bus, max_running=settings.max_running,
-                        kill_grace=settings.kill_grace)
+        engine = Engine(
+            store, executor, bus=bus, max_running=settings.max_running, kill_grace=settings.kill_grace
+        )
         core = Core(settings, store, executor, engine, bus, lock)
         await engine.open()
         return core

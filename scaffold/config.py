@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ def default_data_dir() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path = default_data_dir()
+    data_dir: Path = field(default_factory=default_data_dir)
     executor: str = "docker"  # docker | process | fake (tests)
     max_running: int = 8  # tasks running at once on this node
     kill_grace: float = 10.0  # seconds between SIGTERM and SIGKILL
@@ -83,7 +83,9 @@ def load_settings(flags: dict[str, Any] | None = None, environ: dict[str, str] |
             raise InvalidInput(f"config file {config}: {exc}") from None
         for key, value in loaded.items():
             if key not in names:
-                raise InvalidInput(f"config file {config}: unknown setting '{key}' (known: {', '.join(names)})")
+                raise InvalidInput(
+                    f"config file {config}: unknown setting '{key}' (known: {', '.join(names)})"
+                )
             values[key] = _coerce(key, value, f"config file {config}")
     for name in names:
         var = f"SCAFFOLD_{name.upper()}"

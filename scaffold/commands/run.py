@@ -29,19 +29,47 @@ def _parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
 
 @click.command("run")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--input", "-i", "inputs", multiple=True, metavar="NAME=VALUE",
-              help="Set an input's value for this run (repeatable). Stored, like `inputs set`.")
-@click.option("--task", "-t", metavar="NAME", help="Start only this task (and what follows it), not the whole cascade.")
-@click.option("--executor", type=click.Choice(["docker", "process"]),
-              help="Where tasks run: docker (default) or process (host, private /tmp/run).")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="json: print the final state of every task as one JSON document on stdout.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where state is kept [env: SCAFFOLD_DATA_DIR; default: ~/.local/share/scaffold].")
+@click.option(
+    "--input",
+    "-i",
+    "inputs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set an input's value for this run (repeatable). Stored, like `inputs set`.",
+)
+@click.option(
+    "--task", "-t", metavar="NAME", help="Start only this task (and what follows it), not the whole cascade."
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["docker", "process"]),
+    help="Where tasks run: docker (default) or process (host, private /tmp/run).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: print the final state of every task as one JSON document on stdout.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where state is kept [env: SCAFFOLD_DATA_DIR; default: ~/.local/share/scaffold].",
+)
 @click.option("--max-running", type=int, help="How many tasks may run at once [default: 8].")
 @click.option("--force", is_flag=True, help="Kill running tasks downstream of the started task first.")
-def command(file: Path, inputs: tuple[str, ...], task: str | None, executor: str | None, output: str,
-            data_dir: Path | None, max_running: int | None, force: bool) -> None:
+def command(
+    file: Path,
+    inputs: tuple[str, ...],
+    task: str | None,
+    executor: str | None,
+    output: str,
+    data_dir: Path | None,
+    max_running: int | None,
+    force: bool,
+) -> None:
     """Run the cascade in FILE until its wave ends.
 
     State is kept in the data directory: running the same file again updates the cascade in place
@@ -71,8 +99,9 @@ def _fail(exc: ScaffoldError) -> None:
     sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
 
 
-async def _run(settings: Any, spec: Any, text: str, values: dict[str, str], task: str | None,
-               output: str, force: bool) -> int:
+async def _run(
+    settings: Any, spec: Any, text: str, values: dict[str, str], task: str | None, output: str, force: bool
+) -> int:
     from scaffold.app import open_core
     from scaffold.commands.run_view import RunView
 
@@ -111,14 +140,17 @@ async def _run(settings: Any, spec: Any, text: str, values: dict[str, str], task
     return 0 if result["ok"] else EXIT_TASK_FAILED
 
 
-async def _begin(core: Any, spec: Any, text: str, values: dict[str, str], task: str | None, force: bool,
-                 view: Any) -> list[int]:
+async def _begin(
+    core: Any, spec: Any, text: str, values: dict[str, str], task: str | None, force: bool, view: Any
+) -> list[int]:
     """Apply, set inputs, then start -- or resume what a crashed run left active."""
     engine = core.engine
     active_waves = sorted({a.run.wave_id for a in engine._active.values() if a.cascade == spec.name})
     if active_waves:
-        view.note(f"resuming: {len(active_waves)} wave(s) of '{spec.name}' were still active; "
-                  "following them to the end")
+        view.note(
+            f"resuming: {len(active_waves)} wave(s) of '{spec.name}' were still active; "
+            "following them to the end"
+        )
         return [w for w in active_waves if w is not None]
     result = await engine.apply(spec, text, by="cli")
     for line in result.changes.summary():

@@ -109,8 +109,12 @@ class RunView:
         for view in self.core.engine.board(self.spec.name):
             icon, style = STYLE.get(view.display.value, ("?", ""))
             reason = view.reason or ""
-            table.add_row(view.name, Text(f"{icon} {view.display.value}", style=style),
-                          str(view.run_number or ""), Text(reason, style="dim"))
+            table.add_row(
+                view.name,
+                Text(f"{icon} {view.display.value}", style=style),
+                str(view.run_number or ""),
+                Text(reason, style="dim"),
+            )
         elapsed = time.monotonic() - self._started
         table.caption = f"{self.spec.name} · {elapsed:.0f}s"
         return table
@@ -126,13 +130,15 @@ class RunView:
         tasks, ok = [], True
         for view in engine.board(self.spec.name):
             run = await store.get_run(self.spec.name, view.name, view.run_number) if view.run_number else None
-            tasks.append({
-                "name": view.name,
-                "state": view.state.value,
-                "reason": view.reason if view.display.value in EXPLAINED else None,
-                "run": view.run_number or None,
-                "exit_code": run.exit_code if run else None,
-            })
+            tasks.append(
+                {
+                    "name": view.name,
+                    "state": view.state.value,
+                    "reason": view.reason if view.display.value in EXPLAINED else None,
+                    "run": view.run_number or None,
+                    "exit_code": run.exit_code if run else None,
+                }
+            )
             if view.name in ran and view.state.value != "success":
                 ok = False
             if view.display is Display.BLOCKED:

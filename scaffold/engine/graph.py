@@ -71,7 +71,7 @@ def find_cycle(parents: Edges) -> list[str] | None:
                 continue
             nxt = todo.pop()
             if color[nxt] == grey:
-                cycle = path[path.index(nxt) :] + [nxt]
+                cycle = [*path[path.index(nxt) :], nxt]
                 # Report in dependency order: a -> b means "a depends on b" reversed to flow order.
                 return list(reversed(cycle))
             if color[nxt] == white:

@@ -106,8 +106,12 @@ class Engine:
             try:
                 spec = parse_cascade(record.source, source=record.name, require_image=False)
             except ValidationFailed as exc:  # stored by an older version with other rules
-                log.error("cascade %s (version %s) no longer validates and is not loaded: %s",
-                          record.name, record.version, exc.message)
+                log.error(
+                    "cascade %s (version %s) no longer validates and is not loaded: %s",
+                    record.name,
+                    record.version,
+                    exc.message,
+                )
                 continue
             rows = await self.store.load_tasks(spec.name)
             inputs = await self.store.get_inputs(spec.name)
@@ -248,8 +252,13 @@ class Engine:
         live = LiveCascade(spec, {t.name: rows[t.name] for t in spec.tasks}, inputs, record)
         writes = []
         for name in changes.reset:
-            writes += self._reset(live, [name], f"definition {changes.reset_reasons[name]}"
-                                  if name in changes.changed else f"reset: {changes.reset_reasons[name]}")
+            writes += self._reset(
+                live,
+                [name],
+                f"definition {changes.reset_reasons[name]}"
+                if name in changes.changed
+                else f"reset: {changes.reset_reasons[name]}",
+            )
         for name in changes.changed:
             flags = set(changes.changed_fields[name]) & FLAG_FIELDS
             if flags:
@@ -309,7 +318,8 @@ class Engine:
                 return f"task '{name}' is disabled; enable it before starting it"
         for name in c.ancestors(targets):
             if c.rows[name].state.active:
-                return f"'{name}' (upstream of {', '.join(targets)}) is {c.rows[name].state.value}; wait for it to finish"
+                state = c.rows[name].state.value
+                return f"'{name}' (upstream of {', '.join(targets)}) is {state}; wait for it to finish"
         if not force:
             for name in c.descendants(targets):
                 if c.rows[name].state.active:
@@ -474,7 +484,8 @@ class Engine:
     async def _retry(self, c: LiveCascade, act: ActiveRun, delay: float, reason: str | None) -> None:
         failed = act.run
         act.run = next_attempt(failed, self.clock.now())
-        note = f"attempt {failed.attempt} failed ({reason}); retry {failed.attempt}/{c.spec.task(act.task).retries.count}"
+        count = c.spec.task(act.task).retries.count
+        note = f"attempt {failed.attempt} failed ({reason}); retry {failed.attempt}/{count}"
         write = self._transition(c, act.task, State.WAITING, note, run_number=act.run.number)
         await asyncio.gather(
             self.store.update_run(replace(failed)),

@@ -13,16 +13,23 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
 
-def scaffold(*args: str, data_dir: Path, timeout: float = 120, env: dict | None = None,
-             check: bool = False) -> subprocess.CompletedProcess[str]:
+def scaffold(
+    *args: str, data_dir: Path, timeout: float = 120, env: dict | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "SCAFFOLD_DATA_DIR": str(data_dir), **(env or {})}
     full_env.pop("SCAFFOLD_CONFIG", None)
     proc = subprocess.run(
         [sys.executable, "-m", "scaffold", *args],
-        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=REPO,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"scaffold {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"scaffold {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 

@@ -70,7 +70,7 @@ def test_approval_gate_stops_at_the_gate_then_runs_when_started_by_hand(docker_d
 
 
 def test_report_example_stores_values_and_shows_display_items(docker_data_dir: Path):
-    code, tasks, err = _run(docker_data_dir, "report.yaml")
+    code, _, err = _run(docker_data_dir, "report.yaml")
     assert code == 0, err
     assert "2 hosts in:" in err and "us-east-1" in err
     from tests.e2e.test_run_docker import scaffold_run_row

@@ -38,19 +38,32 @@ def _states(doc: dict) -> dict[str, str]:
 def test_simple_seed_runs_to_success_and_prints_file_and_value(docker_data_dir: Path):
     proc = scaffold("run", str(EXAMPLES / "simple.yaml"), data_dir=docker_data_dir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = [line.split("│", 1)[1].strip() for line in proc.stdout.splitlines()
-             if line.startswith("print_file_and_env")]
+    lines = [
+        line.split("│", 1)[1].strip()
+        for line in proc.stdout.splitlines()
+        if line.startswith("print_file_and_env")
+    ]
     assert "FOOBAR" in lines and "Hello world" in lines
     assert "done: foobar: 3 success" in proc.stdout
 
 
 def test_application_deploy_runs_and_passwords_only_appear_masked(docker_data_dir: Path):
-    proc = scaffold("run", str(EXAMPLES / "application-deploy.yaml"), "--output", "json",
-                    data_dir=docker_data_dir, timeout=300)
+    proc = scaffold(
+        "run",
+        str(EXAMPLES / "application-deploy.yaml"),
+        "--output",
+        "json",
+        data_dir=docker_data_dir,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = _doc(proc)
     assert doc["cascade"] == "application-deploy"
-    assert [t["name"] for t in doc["tasks"]][:3] == ["deploy_terraform", "create_db_schemas", "create_db_users"]
+    assert [t["name"] for t in doc["tasks"]][:3] == [
+        "deploy_terraform",
+        "create_db_schemas",
+        "create_db_users",
+    ]
     assert set(_states(doc).values()) == {"success"}
     assert all(t["run"] == 1 and t["exit_code"] == 0 and t["reason"] is None for t in doc["tasks"])
     # printed logs (stderr in json mode) show the mask, never the value
@@ -83,8 +96,9 @@ def scaffold_log(data_dir: Path, cascade: str, task: str, number: int) -> str:
         "    sys.stdout.write(text)\n"
         "asyncio.run(main())\n"
     )
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=REPO).stdout
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
 
 
 def test_rerun_of_a_middle_task_resets_exactly_its_descendants(docker_data_dir: Path):
@@ -92,14 +106,22 @@ def test_rerun_of_a_middle_task_resets_exactly_its_descendants(docker_data_dir: 
     first = scaffold("run", deploy, "--output", "json", data_dir=docker_data_dir, timeout=300)
     assert first.returncode == 0, first.stderr
     preview = _preview(docker_data_dir, "application-deploy", "create_db_users")
-    second = scaffold("run", deploy, "--task", "create_db_users", "--output", "json",
-                      data_dir=docker_data_dir, timeout=300)
+    second = scaffold(
+        "run", deploy, "--task", "create_db_users", "--output", "json", data_dir=docker_data_dir, timeout=300
+    )
     assert second.returncode == 0, second.stderr
     runs = {t["name"]: t["run"] for t in _doc(second)["tasks"]}
     rerun = {name for name, number in runs.items() if number == 2}
     expected_descendants = {
-        "deploy_application", "deploy_traefik", "run_tests", "register_new", "east_coast_check",
-        "midwest_check", "west_coast_check", "deregister_old", "destroy_old_application",
+        "deploy_application",
+        "deploy_traefik",
+        "run_tests",
+        "register_new",
+        "east_coast_check",
+        "midwest_check",
+        "west_coast_check",
+        "deregister_old",
+        "destroy_old_application",
         "destroy_old_traefik",
     }
     assert rerun == {"create_db_users"} | expected_descendants
@@ -107,7 +129,11 @@ def test_rerun_of_a_middle_task_resets_exactly_its_descendants(docker_data_dir: 
     assert preview["start"] == ["create_db_users"]
     assert set(preview["will_run"]) == expected_descendants
     assert {name for name, number in runs.items() if number == 1} == {
-        "deploy_terraform", "create_db_schemas", "build_images", "push_images"}
+        "deploy_terraform",
+        "create_db_schemas",
+        "build_images",
+        "push_images",
+    }
 
 
 def scaffold_run_row(data_dir: Path, cascade: str, task: str, number: int) -> dict:
@@ -188,8 +214,14 @@ def test_sigkill_mid_run_then_restart_settles_every_task(docker_data_dir: Path, 
     cascade = tmp_path / "crash.yaml"
     cascade.write_text(CRASH.format(image=TEST_IMAGE))
     env = {**os.environ, "SCAFFOLD_DATA_DIR": str(docker_data_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "scaffold", "run", str(cascade)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaffold", "run", str(cascade)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         instance = None
@@ -236,11 +268,19 @@ def test_ctrl_c_kills_running_tasks_and_exits_130(docker_data_dir: Path, tmp_pat
     from tests.docker_helpers import TEST_IMAGE
 
     cascade = tmp_path / "slow.yaml"
-    cascade.write_text(f"version: v1\nname: slow\ntasks:\n  - name: nap\n    image: {TEST_IMAGE}\n"
-                       "    run: echo napping; sleep 120\n")
+    cascade.write_text(
+        f"version: v1\nname: slow\ntasks:\n  - name: nap\n    image: {TEST_IMAGE}\n"
+        "    run: echo napping; sleep 120\n"
+    )
     env = {**os.environ, "SCAFFOLD_DATA_DIR": str(docker_data_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "scaffold", "run", str(cascade), "--output", "json"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaffold", "run", str(cascade), "--output", "json"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if (docker_data_dir / "instance-id").exists():
@@ -262,8 +302,9 @@ def test_ctrl_c_kills_running_tasks_and_exits_130(docker_data_dir: Path, tmp_pat
 
 def test_invalid_file_exits_2_with_the_problems(tmp_path: Path, data_dir: Path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("version: v1\nname: bad\ntasks:\n  - name: a\n    image: x\n    run: 'true'\n"
-                   "    depends_on: [b]\n")
+    bad.write_text(
+        "version: v1\nname: bad\ntasks:\n  - name: a\n    image: x\n    run: 'true'\n    depends_on: [b]\n"
+    )
     proc = scaffold("run", str(bad), data_dir=data_dir)
     assert proc.returncode == 2
     assert "line 7" in proc.stderr and "unknown task 'b'" in proc.stderr

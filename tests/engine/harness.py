@@ -27,7 +27,9 @@ class Harness:
         self.clock = FakeClock()
         self.store = MemoryStore(clock=self.clock.now)
         self.executor = FakeExecutor(self.clock)
-        self.engine = Engine(self.store, self.executor, clock=self.clock, max_running=max_running, kill_grace=1)
+        self.engine = Engine(
+            self.store, self.executor, clock=self.clock, max_running=max_running, kill_grace=1
+        )
         self.events: list = []
         self.engine.bus.listen(self.events.append)
         self.name = parse_cascade(text).name

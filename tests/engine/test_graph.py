@@ -9,10 +9,10 @@ def test_cycle_found_and_named():
 
 def test_no_cycle_and_order_on_a_long_chain():
     n = 20_000
-    parents = {f"t{i}": ([f"t{i-1}"] if i else []) for i in range(n)}
+    parents = {f"t{i}": ([f"t{i - 1}"] if i else []) for i in range(n)}
     assert graph.find_cycle(parents) is None
     order = graph.topological_order(parents)
-    assert order[0] == "t0" and order[-1] == f"t{n-1}"
+    assert order[0] == "t0" and order[-1] == f"t{n - 1}"
 
 
 def test_descendants_and_ancestors():

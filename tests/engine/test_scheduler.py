@@ -329,9 +329,9 @@ async def test_check_runs_every_interval_and_failure_moves_task_to_error():
         assert checks[0].trigger is Trigger.CHECK
         await h.advance(60)
         assert len(await h.runs("deploy", kind=RunKind.CHECK)) == 2
-        h.executor.check_behaviors["deploy"] = __import__("scaffold.executors.fake", fromlist=["Behavior"]).Behavior(
-            exit_code=7
-        )
+        h.executor.check_behaviors["deploy"] = __import__(
+            "scaffold.executors.fake", fromlist=["Behavior"]
+        ).Behavior(exit_code=7)
         await h.advance(60)
         assert h.state("deploy") == "error"
         assert h.view("deploy").reason == "check failed: exit code 7"
@@ -579,7 +579,12 @@ async def test_restart_adopts_finishes_or_loses_active_runs():
         for name in ("adopted", "gone", "queued"):
             h.executor.behave(name, hang=True)
         await h.start()
-        assert h.states() == {"adopted": "running", "gone": "running", "queued": "waiting", "child": "not_started"}
+        assert h.states() == {
+            "adopted": "running",
+            "gone": "running",
+            "queued": "waiting",
+            "child": "not_started",
+        }
         # The process dies: drop the engine without killing anything.
         await h.engine.close()
         executor = FakeExecutor(h.clock)
@@ -607,7 +612,7 @@ async def test_restart_adopts_finishes_or_loses_active_runs():
 async def test_reapply_resets_changed_tasks_and_descendants_keeps_others():
     async with Harness(CHAIN) as h:
         await h.start()
-        changed = CHAIN.replace("{name: b, image: img, run: \"true\"", "{name: b, image: img2, run: \"true\"")
+        changed = CHAIN.replace('{name: b, image: img, run: "true"', '{name: b, image: img2, run: "true"')
         result = await h.apply(changed)
         assert result.version == 2
         assert list(result.changes.changed) == ["b"]
@@ -630,7 +635,7 @@ async def test_reapply_refused_when_it_would_reset_a_running_task():
     async with Harness(CHAIN) as h:
         h.executor.behave("b", hang=True)
         await h.start()
-        changed = CHAIN.replace("{name: b, image: img, run: \"true\"", "{name: b, image: img2, run: \"true\"")
+        changed = CHAIN.replace('{name: b, image: img, run: "true"', '{name: b, image: img2, run: "true"')
         with pytest.raises(Conflict, match="task 'b' is running"):
             await h.apply(changed)
         await h.engine.kill(h.name, "b")
@@ -639,7 +644,9 @@ async def test_reapply_refused_when_it_would_reset_a_running_task():
 async def test_reapply_toggling_disabled_or_auto_execute_updates_in_place_without_reset():
     async with Harness(CHAIN) as h:
         await h.start()
-        toggled = CHAIN.replace('{name: b, image: img, run: "true"', '{name: b, image: img, run: "true", disabled: true')
+        toggled = CHAIN.replace(
+            '{name: b, image: img, run: "true"', '{name: b, image: img, run: "true", disabled: true'
+        )
         result = await h.apply(toggled)
         assert list(result.changes.changed) == ["b"] and list(result.changes.reset) == []
         assert h.states() == dict.fromkeys("abcde", "success")
@@ -649,8 +656,11 @@ async def test_reapply_toggling_disabled_or_auto_execute_updates_in_place_withou
 
 
 async def test_reapply_input_description_change_keeps_the_value():
-    text = cascade_yaml("desc", "- {name: t, image: img, run: 'true', inputs: [X]}",
-                        inputs="- {name: X, default: one, description: old}")
+    text = cascade_yaml(
+        "desc",
+        "- {name: t, image: img, run: 'true', inputs: [X]}",
+        inputs="- {name: X, default: one, description: old}",
+    )
     async with Harness(text) as h:
         await h.engine.set_inputs(h.name, {"X": "custom"})
         await h.start()
