@@ -132,6 +132,7 @@ async def _run(
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         loop.remove_signal_handler(signal.SIGTERM)
+    view.print_verdict()
     await core.close()
     if output == "json":
         click.echo(json.dumps(result["document"], indent=2))
@@ -153,8 +154,11 @@ async def _begin(
         )
         return [w for w in active_waves if w is not None]
     result = await engine.apply(spec, text, by="cli")
-    for line in result.changes.summary():
-        view.note(line)
+    if result.version == 1:
+        view.note(f"applied '{spec.name}': {len(spec.tasks)} tasks, {len(spec.inputs)} inputs")
+    else:
+        for line in result.changes.summary():
+            view.note(f"applied version {result.version}: {line}")
     if values:
         await engine.set_inputs(spec.name, values, by="cli")
     wave = await engine.start(spec.name, task, force=force, by="cli")

@@ -46,6 +46,7 @@ class RunView:
         self._partial: dict[str, str] = {}
         self._started = time.monotonic()
         self._width = max((len(t.name) for t in spec.tasks), default=4)
+        self.verdict = ""
         core.bus.listen(self._on_event)
 
     # ------------------------------------------------------------------ context manager
@@ -106,7 +107,8 @@ class RunView:
         table.add_column("state")
         table.add_column("run", justify="right")
         table.add_column("reason", overflow="fold")
-        for view in self.core.engine.board(self.spec.name):
+        views = self.core.engine.board(self.spec.name) if self.spec.name in self.core.engine.cascades else []
+        for view in views:
             icon, style = STYLE.get(view.display.value, ("?", ""))
             reason = view.reason or ""
             table.add_row(
@@ -149,5 +151,10 @@ class RunView:
         parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
         elapsed = time.monotonic() - self._started
         verdict = "[green]done[/]" if ok else "[bold red]failed[/]"
-        self.console.print(f"{verdict}: {escape(self.spec.name)}: {parts} ({elapsed:.1f}s)")
+        self.verdict = f"{verdict}: {escape(self.spec.name)}: {parts} ({elapsed:.1f}s)"
         return {"ok": ok, "document": {"cascade": self.spec.name, "tasks": tasks}}
+
+    def print_verdict(self) -> None:
+        """The one closing line, printed below the final table."""
+        if self.verdict:
+            self.console.print(self.verdict)

@@ -113,7 +113,8 @@ def _derive(task: TaskSpec, row: TaskRow, parents: Mapping[str, TaskView]) -> tu
             return Display.AWAITING_APPROVAL, "awaiting approval: start it by hand"
         return Display.NOT_STARTED, row.reason
     pending = [d.parent for d in task.depends_on if not holds(d.kind, parents[d.parent].state)]
-    return Display.NOT_STARTED, row.reason or f"waits for {', '.join(pending)}"
+    waits = f"waits for {', '.join(pending)}"
+    return Display.NOT_STARTED, f"{waits} ({row.reason})" if row.reason else waits
 
 
 @dataclass

@@ -215,8 +215,6 @@ class Engine:
             if row.state is not State.NOT_STARTED:
                 writes.append(self._transition(c, name, State.NOT_STARTED, reason))
                 self._cancel_check(c.spec.name, name)
-            elif row.reason != reason:
-                row.reason = reason
         return writes
 
     # ---------------------------------------------------------------------------------- apply

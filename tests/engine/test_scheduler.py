@@ -619,7 +619,7 @@ async def test_reapply_resets_changed_tasks_and_descendants_keeps_others():
         assert h.state("b") == "not_started" and h.state("c") == "not_started"
         assert h.state("a") == "success" and h.state("d") == "success"
         assert h.view("b").reason == "definition changed: image"
-        assert h.view("c").reason == "reset: downstream of b"
+        assert h.view("c").reason == "waits for b (reset: downstream of b)"
         removed = changed.replace('  - {name: e, image: img, run: "true"}\n', "")
         result = await h.apply(removed)
         assert list(result.changes.removed) == ["e"]
