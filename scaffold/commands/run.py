@@ -85,6 +85,11 @@ def command(
         text = file.read_text(encoding="utf-8", errors="surrogateescape")
         spec = parse_cascade(text, source=str(file))
         values = _parse_inputs(inputs)
+        unknown = [name for name in values if spec.input(name) is None]
+        if unknown:
+            known = ", ".join(i.name for i in spec.inputs) or "none"
+            raise click.BadParameter(f"'{spec.name}' has no input '{unknown[0]}' (inputs: {known})",
+                                     param_hint="--input")
         settings = load_settings({"data_dir": data_dir, "executor": executor, "max_running": max_running})
     except ScaffoldError as exc:
         _fail(exc)
