@@ -5,13 +5,19 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from scaffold.engine.live import LiveCascade, LiveWave
 from scaffold.engine.masking import Masker
-from scaffold.engine.records import RunKind, RunRow, Trigger
+from scaffold.engine.records import RunKind, RunRow, TaskRow, Trigger, WaveRow
 from scaffold.engine.runner import LoadFailed, RunSink, build_request
 from scaffold.engine.states import State
 
 if TYPE_CHECKING:
-    from scaffold.engine.scheduler import Engine, LiveCascade
+    from scaffold.engine.scheduler import Engine
+
+
+def _next_check_number(c: LiveCascade, task: str) -> int:
+    c.check_numbers[task] = c.check_numbers.get(task, 0) + 1
+    return c.check_numbers[task]
 
 
 async def run_check(engine: Engine, c: LiveCascade, task: str) -> None:
@@ -26,7 +32,7 @@ async def run_check(engine: Engine, c: LiveCascade, task: str) -> None:
     run = RunRow(
         c.spec.name,
         task,
-        engine.next_check_number(c, task),
+        _next_check_number(c, task),
         kind=RunKind.CHECK,
         state=State.RUNNING,
         trigger=Trigger.CHECK,
@@ -60,4 +66,31 @@ async def run_check(engine: Engine, c: LiveCascade, task: str) -> None:
     if state is State.SUCCESS:
         engine._schedule_check(c, task)
     else:
-        engine.check_failed(c, task, f"check failed: {reason}")
+        check_failed(engine, c, task, f"check failed: {reason}")
+
+
+def check_failed(engine: Engine, c: LiveCascade, task: str, reason: str) -> None:
+    """Rule 6: the task goes from success to error and its error/always children start."""
+    write = engine._transition(c, task, State.ERROR, reason)
+    wave = LiveWave(
+        WaveRow(
+            c.spec.name,
+            trigger=Trigger.CHECK,
+            triggered_by=task,
+            started_tasks=[],
+            started_at=engine.clock.now(),
+        )
+    )
+    wave.active += 1  # hold the wave open while children are launched
+    engine.spawn(_after_check_failure(engine, c, task, wave, write))
+
+
+async def _after_check_failure(
+    engine: Engine, c: LiveCascade, task: str, wave: LiveWave, write: tuple[TaskRow, State]
+) -> None:
+    await engine._persist(c, [write])
+    wave.row.id = await engine.store.insert_wave(wave.row)
+    engine._waves[wave.row.id] = wave
+    engine._propagate(c, task, wave)
+    wave.row.started_tasks = [a.task for a in engine._active.values() if a.run.wave_id == wave.row.id]
+    await engine._wave_step(wave)

@@ -15,13 +15,14 @@ from scaffold.engine.runner import ActiveRun
 from scaffold.engine.states import State
 
 if TYPE_CHECKING:
-    from scaffold.engine.scheduler import Engine, LiveWave
+    from scaffold.engine.live import LiveWave
+    from scaffold.engine.scheduler import Engine
 
 LOST = "lost: the server restarted and the container is gone"
 
 
 async def _open_waves(engine: Engine) -> dict[int, LiveWave]:
-    from scaffold.engine.scheduler import LiveWave
+    from scaffold.engine.live import LiveWave
 
     waves: dict[int, LiveWave] = {}
     for name in engine.cascades:
@@ -32,7 +33,7 @@ async def _open_waves(engine: Engine) -> dict[int, LiveWave]:
 
 
 async def recover_active(engine: Engine) -> None:
-    from scaffold.engine.scheduler import LiveWave
+    from scaffold.engine.live import LiveWave
 
     waves = await _open_waves(engine)
     for run in await engine.store.active_runs():

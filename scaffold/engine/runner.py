@@ -22,7 +22,8 @@ from scaffold.engine.slots import Withdrawn
 from scaffold.engine.states import State
 
 if TYPE_CHECKING:
-    from scaffold.engine.scheduler import Engine, LiveCascade
+    from scaffold.engine.live import LiveCascade
+    from scaffold.engine.scheduler import Engine
 
 
 class LoadFailed(Exception):

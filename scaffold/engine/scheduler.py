@@ -11,65 +11,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from scaffold.engine import board, graph, states
-from scaffold.engine.changes import FLAG_FIELDS, CascadeChanges, diff_cascades
 from scaffold.engine.clock import SystemClock
+from scaffold.engine.definitions import ApplyResult
 from scaffold.engine.events import EventBus
+from scaffold.engine.live import LiveCascade, LiveWave
 from scaffold.engine.model import CascadeSpec
 from scaffold.engine.ports import Clock, Executor, Store
-from scaffold.engine.records import CascadeRecord, RunKind, RunRow, TaskRow, Trigger, WaveRow
+from scaffold.engine.records import RunRow, TaskRow, Trigger, WaveRow
 from scaffold.engine.runner import ActiveRun, execute, next_attempt
 from scaffold.engine.slots import Slots
 from scaffold.engine.states import State
-from scaffold.errors import Conflict, InvalidInput, NotFound, ValidationFailed
+from scaffold.errors import Conflict, NotFound, ValidationFailed
 
 log = logging.getLogger("scaffold.engine")
-
-
-@dataclass
-class LiveCascade:
-    """A cascade as the engine holds it: definition, board rows and input values."""
-
-    spec: CascadeSpec
-    rows: dict[str, TaskRow]
-    inputs: dict[str, str]
-    record: CascadeRecord
-    parents: dict[str, list[str]] = field(init=False)
-    children: dict[str, list[str]] = field(init=False)
-    check_numbers: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.parents = graph.parents_of(self.spec)
-        self.children = graph.children_of(self.spec)
-
-    def secrets(self) -> list[str]:
-        return [self.inputs[i.name] for i in self.spec.inputs if i.secret and self.inputs.get(i.name)]
-
-    def descendants(self, tasks: Iterable[str]) -> list[str]:
-        return graph.descendants(self.children, tasks)
-
-    def ancestors(self, tasks: Iterable[str]) -> list[str]:
-        return graph.ancestors(self.parents, tasks)
-
-
-@dataclass
-class LiveWave:
-    row: WaveRow
-    active: int = 0
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-@dataclass
-class ApplyResult:
-    cascade: str
-    version: int
-    changes: CascadeChanges
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"cascade": self.cascade, "version": self.version, "changes": self.changes.to_dict()}
 
 
 class Engine:
@@ -220,73 +178,10 @@ class Engine:
     # ---------------------------------------------------------------------------------- apply
 
     async def apply(self, spec: CascadeSpec, source: str, by: str | None = None) -> ApplyResult:
-        old = self.cascades.get(spec.name)
-        changes = diff_cascades(old.spec if old else None, spec)
-        if old is not None:
-            busy = [n for n in [*changes.reset, *changes.removed] if old.rows[n].state.active] if old else []
-            if busy:
-                raise Conflict(
-                    f"task '{busy[0]}' is {old.rows[busy[0]].state.value}; wait for it or kill it "
-                    "before applying a change that resets or removes it"
-                )
-        version = await self.store.save_cascade(spec, source, by)
-        record = CascadeRecord(spec.name, version, source, self.clock.now(), by)
-        rows = dict(old.rows) if old else {}
-        new_rows: list[TaskRow] = []
-        for task in spec.tasks:
-            if task.name in changes.added:
-                number = await self.store.last_run_number(spec.name, task.name)
-                row = TaskRow(
-                    spec.name,
-                    task.name,
-                    run_number=number,
-                    disabled=task.disabled,
-                    auto_execute=task.auto_execute,
-                    updated_at=self.clock.now(),
-                )
-                rows[task.name] = row
-                new_rows.append(replace(row))
-        inputs = dict(old.inputs) if old else {}
-        live = LiveCascade(spec, {t.name: rows[t.name] for t in spec.tasks}, inputs, record)
-        writes = []
-        for name in changes.reset:
-            writes += self._reset(
-                live,
-                [name],
-                f"definition {changes.reset_reasons[name]}"
-                if name in changes.changed
-                else f"reset: {changes.reset_reasons[name]}",
-            )
-        for name in changes.changed:
-            flags = set(changes.changed_fields[name]) & FLAG_FIELDS
-            if flags:
-                task, row = spec.task(name), live.rows[name]
-                row.disabled, row.auto_execute = task.disabled, task.auto_execute
-                new_rows.append(replace(row))
-        self.cascades[spec.name] = live
-        await self._persist(live, writes)
-        if new_rows:
-            await self.store.put_tasks(new_rows)
-        if changes.removed:
-            await self.store.remove_tasks(spec.name, list(changes.removed))
-            for name in changes.removed:
-                self._cancel_check(spec.name, name)
-        await self._apply_inputs(live, changes, by)
-        self.bus.publish("cascade", spec.name, action="applied", version=version)
-        return ApplyResult(spec.name, version, changes)
+        """Store a new version of a cascade and update its board in place (SPEC 1, re-apply)."""
+        from scaffold.engine.definitions import apply_cascade
 
-    async def _apply_inputs(self, c: LiveCascade, changes: CascadeChanges, by: str | None) -> None:
-        updates: dict[str, str | None] = {name: None for name in changes.inputs_removed}
-        for name in [*changes.inputs_added, *changes.inputs_reset]:
-            updates[name] = c.spec.input(name).default  # type: ignore[union-attr]
-        for name, value in updates.items():
-            if value is None:
-                c.inputs.pop(name, None)
-            else:
-                c.inputs[name] = value
-        if updates:
-            secret = {i.name for i in c.spec.inputs if i.secret}
-            await self.store.set_inputs(c.spec.name, updates, secret, by)
+        return await apply_cascade(self, spec, source, by)
 
     async def delete(self, cascade: str, by: str | None = None) -> None:
         c = self.cascade(cascade)
@@ -567,32 +462,9 @@ class Engine:
     async def set_inputs(self, cascade: str, values: dict[str, str], by: str | None = None) -> list[str]:
         """Rule 5: changed inputs reset every task that maps them and all their descendants.
         Returns the tasks that were reset."""
-        c = self.cascade(cascade)
-        for name in values:
-            if c.spec.input(name) is None:
-                known = ", ".join(i.name for i in c.spec.inputs) or "none"
-                raise NotFound(f"cascade '{cascade}' has no input '{name}' (inputs: {known})")
-            if not isinstance(values[name], str):
-                raise InvalidInput(f"input '{name}' must be a string")
-        changed = {n for n, v in values.items() if c.inputs.get(n) != v}
-        if not changed:
-            return []
-        users = [t.name for t in c.spec.tasks if t.input_names() & changed]
-        affected = [n for n in c.spec.task_names if n in set(users) | set(c.descendants(users))]
-        busy = [n for n in affected if c.rows[n].state.active]
-        if busy:
-            raise Conflict(
-                f"task '{busy[0]}' uses this input (or is downstream of one that does) and is "
-                f"{c.rows[busy[0]].state.value}; wait for it or kill it first"
-            )
-        c.inputs.update({n: values[n] for n in changed})
-        reason = f"input {', '.join(sorted(changed))} changed"
-        writes = self._reset(c, affected, reason)
-        secret = {i.name for i in c.spec.inputs if i.secret}
-        await self.store.set_inputs(cascade, {n: values[n] for n in changed}, secret, by)
-        await self._persist(c, writes)
-        self.bus.publish("input", cascade, names=sorted(changed), reset=affected, by=by)
-        return affected
+        from scaffold.engine.definitions import set_inputs
+
+        return await set_inputs(self, cascade, values, by)
 
     # --------------------------------------------------------------------------------- checks
 
@@ -612,34 +484,5 @@ class Engine:
             check.interval, lambda: self.spawn(run_check(self, c, task))
         )
 
-    def check_failed(self, c: LiveCascade, task: str, reason: str) -> None:
-        """Rule 6: the task goes from success to error and its error/always children start."""
-        write = self._transition(c, task, State.ERROR, reason)
-        wave = LiveWave(
-            WaveRow(
-                c.spec.name,
-                trigger=Trigger.CHECK,
-                triggered_by=task,
-                started_tasks=[],
-                started_at=self.clock.now(),
-            )
-        )
-        wave.active += 1  # hold the wave open while children are launched
-        self.spawn(self._after_check_failure(c, task, wave, write))
 
-    async def _after_check_failure(
-        self, c: LiveCascade, task: str, wave: LiveWave, write: tuple[TaskRow, State]
-    ) -> None:
-        await self._persist(c, [write])
-        wave.row.id = await self.store.insert_wave(wave.row)
-        self._waves[wave.row.id] = wave
-        self._propagate(c, task, wave)
-        wave.row.started_tasks = [a.task for a in self._active.values() if a.run.wave_id == wave.row.id]
-        await self._wave_step(wave)
-
-    def next_check_number(self, c: LiveCascade, task: str) -> int:
-        c.check_numbers[task] = c.check_numbers.get(task, 0) + 1
-        return c.check_numbers[task]
-
-
-__all__ = ["ApplyResult", "Engine", "LiveCascade", "LiveWave", "RunKind"]
+__all__ = ["ApplyResult", "Engine", "LiveCascade", "LiveWave"]
