@@ -9,7 +9,8 @@ entry script deletes once read, so ``docker inspect`` shows no secret.
 
 API round trips per run: create, attach, start, wait, plus an image inspect (for the digest) done
 while the container starts. The SDK is blocking: every call runs in a thread of its own and output
-chunks reach the event loop through ``call_soon_threadsafe``, in order.
+chunks reach the event loop through ``call_soon_threadsafe``, in order (see
+:mod:`scaffold.executors.docker_io`).
 
 Decisions:
 
@@ -29,7 +30,6 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import math
@@ -37,15 +37,23 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from scaffold.engine.ports import LogSink, RunRequest, RunResult
 from scaffold.errors import ExecutorUnavailable
 from scaffold.executors import script as sh
+from scaffold.executors.docker_io import (
+    LogOffset,
+    OutputPump,
+    docker_timestamp,
+    image_digest,
+    in_thread,
+    open_output,
+    probe_unix_socket,
+    quietly,
+)
 from scaffold.executors.rundir import (
     DisplayWatcher,
     RunDir,
@@ -66,124 +74,9 @@ WHAT_TO_DO = (
 )
 
 
-def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
-    """Run a blocking call in a thread of its own (never the loop's bounded pool: attach streams
-    and waits can block for hours) and return a future for its result."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
-
-    def settle(setter: Callable[[Any], None], value: Any) -> None:
-        if not future.done():
-            setter(value)
-
-    def work() -> None:
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            outcome: tuple[Callable[[Any], None], Any] = (future.set_exception, exc)
-        else:
-            outcome = (future.set_result, result)
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            loop.call_soon_threadsafe(settle, *outcome)
-
-    threading.Thread(target=work, name="scaffold-docker", daemon=True).start()
-    return future
-
-
-class _Output:
-    """Reads a run's output in a thread and hands every chunk to ``deliver`` on the loop, in order.
-
-    ``skip`` bytes at the start are dropped (already delivered before a restart)."""
-
-    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None], deliver: Callable[[bytes], None]):
-        self._chunks = chunks
-        self._close = close
-        self._deliver = deliver
-        self.skip = 0
-
-    def start(self) -> asyncio.Future[None]:
-        return in_thread(self._pump, asyncio.get_running_loop())
-
-    def _pump(self, loop: asyncio.AbstractEventLoop) -> None:
-        try:
-            for chunk in self._chunks:
-                if self.skip:
-                    cut = min(self.skip, len(chunk))
-                    chunk, self.skip = chunk[cut:], self.skip - cut
-                if chunk:
-                    loop.call_soon_threadsafe(self._deliver, chunk)
-        except Exception:
-            pass  # the stream was closed under us (cancelled follow) or the loop is gone
-        finally:
-            self.stop()
-
-    def stop(self) -> None:
-        """Close the stream (from any thread); a blocked read returns at once."""
-        with contextlib.suppress(Exception):
-            self._close()
-
-
-def _attach_output(api: Any, container: str) -> tuple[Iterator[bytes], Callable[[], None]]:
-    """Live stdout+stderr of a container through its attach socket (no replay, no extra inspect)."""
-    from docker.utils.socket import frames_iter
-
-    sock = api.attach_socket(container, params={"stdout": 1, "stderr": 1, "stream": 1})
-    raw = getattr(sock, "_sock", None)
-    if hasattr(api, "_disable_socket_timeout"):
-        api._disable_socket_timeout(sock)  # reads block until the container writes
-    elif raw is not None:
-        raw.settimeout(None)
-    response = getattr(sock, "_response", None)
-
-    def close() -> None:
-        if raw is not None:
-            with contextlib.suppress(OSError):
-                raw.shutdown(socket.SHUT_RDWR)
-        (response or sock).close()
-
-    return (data for _, data in frames_iter(sock, False)), close
-
-
-def _log_output(api: Any, container: str) -> tuple[Iterator[bytes], Callable[[], None]]:
-    """The container's whole log then its live output (``docker logs --follow``)."""
-    stream = api.logs(container, stdout=True, stderr=True, stream=True, follow=True)
-
-    def close() -> None:
-        with contextlib.suppress(Exception):
-            stream.close()  # unblocks a read in progress
-        stream._response.close()  # frees the connection once the log ended by itself
-
-    return iter(stream), close
-
-
 @dataclass
 class _Active:
     cancelled: bool = False
-
-
-class _Offset:
-    """How many output bytes of a run reached the sink, kept next to its run directory."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.value = 0
-        self._fd: int | None = None
-
-    def read(self) -> int:
-        with contextlib.suppress(OSError, ValueError):
-            self.value = int(self.path.read_bytes().strip() or 0)
-        return self.value
-
-    def add(self, size: int) -> None:
-        self.value += size
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        os.pwrite(self._fd, b"%20d\n" % self.value, 0)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 class DockerExecutor:
@@ -359,16 +252,16 @@ class DockerExecutor:
         """Stream a container's output until it exits, then collect its result. ``image`` names
         the container's image (for its digest)."""
         name = self.container_name(request.run_id)
-        offset = _Offset(self.runs_dir / f"{request.run_id}{OFFSET_SUFFIX}")
+        offset = LogOffset(self.runs_dir / f"{request.run_id}{OFFSET_SUFFIX}")
 
         def deliver(chunk: bytes) -> None:
             sink.write(chunk)
             offset.add(len(chunk))
 
         try:
-            output = await self._open_output(api, name, start, offset, deliver)
+            output = await open_output(api, name, start, offset, deliver)
             pumping = output.start()
-            digest = in_thread(_image_digest, api, image)
+            digest = in_thread(image_digest, api, image)
             try:
                 if start:
                     await self._start(api, name, active)
@@ -384,20 +277,6 @@ class DockerExecutor:
             return RunResult(None, reason=reason, cancelled=active.cancelled, node=self._node)
         finally:
             offset.close()
-
-    async def _open_output(
-        self, api: Any, name: str, fresh: bool, offset: _Offset, deliver: Callable[[bytes], None]
-    ) -> _Output:
-        if fresh:
-            offset.value = 0
-            return _Output(*await in_thread(_attach_output, api, name), deliver)
-        offset.read()
-        try:
-            output = _Output(*await in_thread(_log_output, api, name), deliver)
-            output.skip = offset.value
-        except Exception:  # a log driver that cannot be read back: live output only
-            output = _Output(*await in_thread(_attach_output, api, name), deliver)
-        return output
 
     async def _start(self, api: Any, name: str, active: _Active) -> None:
         from docker.errors import APIError
@@ -417,12 +296,12 @@ class DockerExecutor:
         sink: LogSink,
         run_dir: RunDir,
         active: _Active,
-        output: _Output,
+        output: OutputPump,
         pumping: asyncio.Future[None],
         waiting: asyncio.Future[Any],
         digest_future: asyncio.Future[str | None],
     ) -> RunResult:
-        digest = await _quietly(digest_future)
+        digest = await quietly(digest_future)
         info = {"container": self.container_name(request.run_id), "node": self._node or ""}
         sink.started({**info, "image_digest": digest or ""})
         watcher = DisplayWatcher(run_dir, sink.display)
@@ -502,7 +381,7 @@ class DockerExecutor:
             if summary["State"] in ("running", "restarting", "paused") or run_id in self._active:
                 live.add(run_id)
                 continue
-            finished = _timestamp(api.inspect_container(summary["Id"])["State"].get("FinishedAt"))
+            finished = docker_timestamp(api.inspect_container(summary["Id"])["State"].get("FinishedAt"))
             if now - max(finished, summary.get("Created", 0)) >= self.retention_seconds:
                 api.remove_container(summary["Id"], v=True, force=True)
                 removed.add(run_id)
@@ -517,45 +396,5 @@ class _CannotRun(Exception):
         self.message = message
 
 
-def probe_unix_socket(address: str) -> None:
-    """Connect to a ``unix://`` address once, closing the socket whatever happens (the SDK leaks
-    the socket of a failed connection, which warnings-as-errors test runs notice)."""
-    if not address.startswith("unix://"):
-        return
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(10)
-        probe.connect(address.removeprefix("unix://"))
-
-
 def _explain(exc: BaseException) -> str:
     return str(getattr(exc, "explanation", None) or exc)
-
-
-def _image_digest(api: Any, image: str) -> str | None:
-    """The image's registry digest (``repo@sha256:...``) when it has one, else its local id."""
-    try:
-        info = api.inspect_image(image)
-    except Exception:
-        return None
-    from docker.utils import parse_repository_tag
-
-    digests: list[str] = info.get("RepoDigests") or []
-    repository = parse_repository_tag(image)[0]
-    preferred = [digest for digest in digests if digest.split("@")[0] == repository]
-    return next(iter(preferred + digests), None) or info.get("Id")
-
-
-async def _quietly(future: asyncio.Future[Any]) -> Any:
-    try:
-        return await future
-    except Exception:
-        return None
-
-
-def _timestamp(value: str | None) -> float:
-    """Seconds since the epoch of a Docker time like ``2024-05-01T10:00:00.123456789Z``."""
-    try:
-        moment = datetime.strptime((value or "")[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        return 0.0
-    return max(moment.timestamp(), 0.0)
