@@ -111,6 +111,50 @@ async def run_scaffold(shape: Shape, api, image: str, max_running: int) -> dict[
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+class _NullSink:
+    def write(self, data: bytes) -> None:
+        pass
+
+    def display(self, raw: bytes) -> None:
+        pass
+
+    def started(self, info: dict[str, str]) -> None:
+        pass
+
+
+async def executor_alone(api, image: str, count: int, pool: ThreadPoolExecutor) -> tuple[float, float]:
+    """Median seconds of one DockerExecutor.run (no engine, no store) and of one raw container
+    (create/start/wait/logs/remove), ``count`` sequential runs each, alternating."""
+    from scaffold.engine.ports import RunRequest
+    from scaffold.executors.docker import DockerExecutor
+
+    runs_dir = Path(tempfile.mkdtemp(prefix="scaffold-bench-dexec-"))
+    instance = f"bench{int(time.time())}"
+    executor = DockerExecutor(runs_dir / "runs", instance_id=instance)
+    loop = asyncio.get_running_loop()
+    ex_times, raw_times = [], []
+    try:
+        await executor.check_available()
+        for i in range(count):
+            request = RunRequest(
+                run_id=f"bench.t.{i}", cascade="bench", task="t", number=i, script="echo x", image=image
+            )
+            start = time.perf_counter()
+            result = await executor.run(request, _NullSink())
+            ex_times.append(time.perf_counter() - start)
+            if result.exit_code != 0:
+                raise RuntimeError(f"executor run failed: {result}")
+            start = time.perf_counter()
+            await loop.run_in_executor(pool, raw_container, api, image, True)
+            raw_times.append(time.perf_counter() - start)
+    finally:
+        await executor.close()
+        for c in api.containers(all=True, filters={"label": f"scaffold.instance={instance}"}):
+            api.remove_container(c["Id"], v=True, force=True)
+        shutil.rmtree(runs_dir, ignore_errors=True)
+    return median(ex_times), median(raw_times)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -144,6 +188,7 @@ async def main() -> None:
             f"raw {samples['raw'][-1]:.3f} s, raw without remove {samples['raw_keep'][-1]:.3f} s",
             flush=True,
         )
+    alone = await executor_alone(api, args.image, 15, pool)
     pool.shutdown()
 
     m = {k: median(v) for k, v in samples.items()}
@@ -154,7 +199,14 @@ async def main() -> None:
     print(f"  raw SDK create/start/wait/logs/rm {m['raw']:.3f}  ({spread(samples['raw'])})")
     print(f"  raw, without remove (informative) {m['raw_keep']:.3f}  ({spread(samples['raw_keep'])})")
     print(f"  ratio scaffold/raw: {ratio:.2f}x (target <= {TARGET_RATIO}x): {verdict(ratio <= TARGET_RATIO)}")
+    paired = [s / r for s, r in zip(samples["scaffold"], samples["raw"], strict=True)]
+    listed = ", ".join(f"{x:.2f}" for x in paired)
+    print(f"  per-repeat ratios scaffold/raw: {listed} (median {median(paired):.2f}x)")
     print(f"  ratio scaffold/raw without remove: {m['scaffold'] / m['raw_keep']:.2f}x")
+    print(
+        f"  one container, sequential (median of 15): DockerExecutor.run {alone[0] * 1000:.0f} ms, "
+        f"raw create/start/wait/logs/remove {alone[1] * 1000:.0f} ms"
+    )
     print(f"  start-up (open_core + apply): {m['startup']:.3f} s")
 
 

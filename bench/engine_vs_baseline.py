@@ -154,6 +154,8 @@ async def isolation_prefix() -> tuple[str, ...]:
         shutil.rmtree(probe_dir, ignore_errors=True)
     if method == "bwrap":
         return ("bwrap", "--dev-bind", "/", "/", "--")
+    if method == "syscall":  # the executor makes the namespace itself; compare with the command form
+        return (*_METHODS["unshare"], "--")
     return (*_METHODS[method], "--")  # type: ignore[index]
 
 

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python}
-if [[ -n "${QUICK:-}" ]]; then R_ENGINE=2; R_DOCKER=1; R_TP=1; R_START=3; else R_ENGINE=7; R_DOCKER=3; R_TP=3; R_START=10; fi
+if [[ -n "${QUICK:-}" ]]; then R_ENGINE=2; R_DOCKER=1; R_TP=1; R_START=3; else R_ENGINE=7; R_DOCKER=5; R_TP=3; R_START=10; fi
 
 section() { printf '\n==================== %s ====================\n' "$1"; }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import gc
 import logging
 import os
 import uuid
@@ -90,6 +91,16 @@ def prepare_data_dir(path: Path) -> IO[str]:
     return lock
 
 
+def tune_garbage_collector() -> None:
+    """A cascade run allocates many short-lived objects (a few asyncio tasks and records per task)
+    while its definitions and boards live long. Python's default (a collection every 700 net
+    allocations) then spends up to half of a 10,000-task run collecting (bench/engine_throughput.py);
+    collecting the youngest generation every 50,000 allocations keeps that under a few percent, for
+    a few more MB of garbage held between collections. Scaffold creates few reference cycles."""
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(50_000, gen1, gen2)
+
+
 def instance_id(path: Path) -> str:
     """A stable id of this data directory, put on containers so only it adopts them."""
     id_file = path / "instance-id"
@@ -113,7 +124,9 @@ def make_executor(settings: Settings) -> Executor:
     if settings.executor == "process":
         from scaffold.executors.process import ProcessExecutor
 
-        return ProcessExecutor(settings.runs_dir)
+        return ProcessExecutor(
+            settings.runs_dir, retention_seconds=settings.retention_seconds, grace=settings.kill_grace
+        )
     from scaffold.executors.fake import FakeExecutor
 
     return FakeExecutor()
@@ -141,13 +154,18 @@ async def open_core(
             await executor.check_available()
         store = store or make_store(settings)
         await store.open()
-        bus = EventBus()
-        engine = Engine(
-            store, executor, bus=bus, max_running=settings.max_running, kill_grace=settings.kill_grace
-        )
-        core = Core(settings, store, executor, engine, bus, lock)
-        await engine.open()
-        return core
     except BaseException:
         lock.close()
         raise
+    tune_garbage_collector()
+    bus = EventBus()
+    engine = Engine(
+        store, executor, bus=bus, max_running=settings.max_running, kill_grace=settings.kill_grace
+    )
+    core = Core(settings, store, executor, engine, bus, lock)
+    try:
+        await engine.open()
+    except BaseException:
+        await core.close()
+        raise
+    return core

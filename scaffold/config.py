@@ -33,6 +33,13 @@ class Settings:
     retention_seconds: float = 7 * 86400  # how long finished containers and run dirs are kept
     docker_host: str | None = None  # default: DOCKER_HOST or the local socket
     docker_network: str | None = None  # network mode for task containers (default: Docker's)
+    host: str = "127.0.0.1"  # scaffold serve: address to listen on
+    port: int = 2997
+    tls_cert: str | None = None  # PEM certificate; with tls_key, serve HTTPS
+    tls_key: str | None = None
+    session_hours: float = 12.0  # how long a browser login lasts
+    file_limit_bytes: int = 100 * 1024 * 1024  # largest datastore file upload
+    admin_password: str | None = None  # first start only: the admin's password (else one is generated)
 
     @property
     def db_path(self) -> Path:
@@ -52,6 +59,13 @@ DOCS = {
     "retention_seconds": "how long finished containers and run directories are kept",
     "docker_host": "Docker engine address (default: DOCKER_HOST or unix:///var/run/docker.sock)",
     "docker_network": "network mode for task containers (default: Docker's default)",
+    "host": "scaffold serve: the address to listen on",
+    "port": "scaffold serve: the port to listen on",
+    "tls_cert": "scaffold serve: PEM certificate file; with tls_key the server speaks HTTPS",
+    "tls_key": "scaffold serve: PEM private key file",
+    "session_hours": "how long a browser login lasts",
+    "file_limit_bytes": "the largest datastore file that may be uploaded",
+    "admin_password": "first start only: the password of the admin user (else a one-time one is printed)",
 }
 
 

@@ -35,7 +35,7 @@ def _parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
     "inputs",
     multiple=True,
     metavar="NAME=VALUE",
-    help="Set an input's value for this run (repeatable). Stored, like `inputs set`.",
+    help="Set an input's value (repeatable). The value is kept in the data directory for later runs.",
 )
 @click.option(
     "--task", "-t", metavar="NAME", help="Start only this task (and what follows it), not the whole cascade."
@@ -82,18 +82,26 @@ def command(
     from scaffold.engine.spec import parse_cascade
 
     try:
-        text = file.read_text(encoding="utf-8", errors="surrogateescape")
-        spec = parse_cascade(text, source=str(file))
+        settings = load_settings({"data_dir": data_dir, "executor": executor, "max_running": max_running})
+        raw = file.read_bytes()
+        spec = parse_cascade(raw, source=str(file), require_image=settings.executor == "docker")
+        text = raw.decode("utf-8")  # valid: parse_cascade refuses anything else
         values = _parse_inputs(inputs)
         unknown = [name for name in values if spec.input(name) is None]
         if unknown:
             known = ", ".join(i.name for i in spec.inputs) or "none"
-            raise click.BadParameter(f"'{spec.name}' has no input '{unknown[0]}' (inputs: {known})",
-                                     param_hint="--input")
-        settings = load_settings({"data_dir": data_dir, "executor": executor, "max_running": max_running})
+            raise click.BadParameter(
+                f"'{spec.name}' has no input '{unknown[0]}' (inputs: {known})", param_hint="--input"
+            )
+    except OSError as exc:
+        raise click.FileError(str(file), exc.strerror) from None
     except ScaffoldError as exc:
         _fail(exc)
-    code = asyncio.run(_run(settings, spec, text, values, task, output, force))
+    try:
+        code = asyncio.run(_run(settings, spec, text, values, task, output, force))
+    except BrokenPipeError:  # e.g. `scaffold run x.yaml | head`: the reader went away
+        sys.stderr.close()
+        code = EXIT_TASK_FAILED
     sys.exit(code)
 
 
@@ -132,8 +140,11 @@ async def _run(
             stop.cancel()
             result = await view.summary(waves)
     except ScaffoldError as exc:
-        await core.close()
+        await core.close(kill_running=True)
         _fail(exc)
+    except BaseException:
+        await core.close(kill_running=True)  # never leave tasks running behind a crashed view
+        raise
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         loop.remove_signal_handler(signal.SIGTERM)
@@ -159,7 +170,9 @@ async def _begin(
         )
         return [w for w in active_waves if w is not None]
     result = await engine.apply(spec, text, by="cli")
-    if result.version == 1:
+    if not result.changes:
+        view.note(f"'{spec.name}' is unchanged (version {result.version})")
+    elif len(result.changes.added) == len(spec.tasks):
         view.note(f"applied '{spec.name}': {len(spec.tasks)} tasks, {len(spec.inputs)} inputs")
     else:
         for line in result.changes.summary():

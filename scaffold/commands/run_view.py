@@ -47,6 +47,8 @@ class RunView:
         self._started = time.monotonic()
         self._width = max((len(t.name) for t in spec.tasks), default=4)
         self.verdict = ""
+        self._broken = False
+        self._displays: dict[str, list[dict[str, Any]]] = {}
         core.bus.listen(self._on_event)
 
     # ------------------------------------------------------------------ context manager
@@ -69,8 +71,17 @@ class RunView:
 
     # -------------------------------------------------------------------------- output
 
+    def _print(self, *objects: Any, **kwargs: Any) -> None:
+        """Print, unless the reader of our output went away (then stay quiet, keep running)."""
+        if self._broken:
+            return
+        try:
+            self.console.print(*objects, **kwargs)
+        except (BrokenPipeError, ValueError):
+            self._broken = True
+
     def note(self, message: str) -> None:
-        self.console.print(f"[dim]scaffold:[/] {escape(message)}")
+        self._print(f"[dim]scaffold:[/] {escape(message)}")
 
     def wave_started(self, wave: Any) -> None:
         tasks = ", ".join(wave.started_tasks) or "nothing"
@@ -81,11 +92,17 @@ class RunView:
             return
         if event.kind == "log":
             self._log(event.data)
+        elif event.kind == "display" and event.data.get("items"):
+            self._displays[event.data["task"]] = event.data["items"]
+        elif event.kind == "run" and event.data.get("state") in ("success", "error", "killed"):
+            items = self._displays.pop(event.data["task"], None)
+            if items:
+                self._print_display(event.data["task"], items)
         elif event.kind == "task" and "old" in event.data and not self.live_mode:
             state, reason = event.data["state"], event.data.get("reason")
             icon, style = STYLE.get(state, ("?", ""))
             suffix = f" ({escape(reason)})" if reason and state != "not_started" else ""
-            self.console.print(f"[{style}]{icon} {escape(event.data['task'])} {state}[/]{suffix}")
+            self._print(f"[{style}]{icon} {escape(event.data['task'])} {state}[/]{suffix}")
         if self._live is not None and event.kind in ("task", "run"):
             self._live.update(self._table())
 
@@ -99,7 +116,25 @@ class RunView:
 
     def _print_log(self, key: str, line: str) -> None:
         label = Text(f"{key:<{self._width}} │ ", style="dim")
-        self.console.print(label + Text(line.rstrip("\r")), soft_wrap=True)
+        self._print(label + Text(line.rstrip("\r")), soft_wrap=True)
+
+    def _print_display(self, task: str, items: list[dict[str, Any]]) -> None:
+        """A task's display items: tables as tables, values as name = value, pre blocks as is."""
+        for item in items:
+            title = f"{task} · {item.get('name', '')}"
+            style = item.get("color") or ""
+            if item["kind"] == "table":
+                table = Table(title=title, title_justify="left", title_style="bold")
+                for header in item.get("header", []):
+                    table.add_column(header)
+                for row in item.get("data", []):
+                    table.add_row(*(Text(str(cell)) for cell in row))
+                self._print(table)
+            elif item["kind"] == "value":
+                self._print(Text(f"{title} = ", style="bold") + Text(str(item.get("data", "")), style=style))
+            else:
+                self._print(Text(title, style="bold"))
+                self._print(Text(str(item.get("data", "")), style=style))
 
     def _table(self) -> Table:
         table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
@@ -131,13 +166,14 @@ class RunView:
             ran |= {r.task for r in await store.list_runs(self.spec.name, wave_id=wave_id)}
         tasks, ok = [], True
         for view in engine.board(self.spec.name):
-            run = await store.get_run(self.spec.name, view.name, view.run_number) if view.run_number else None
+            ran_since_reset = view.run_number and view.state.value != "not_started"
+            run = await store.get_run(self.spec.name, view.name, view.run_number) if ran_since_reset else None
             tasks.append(
                 {
                     "name": view.name,
                     "state": view.state.value,
                     "reason": view.reason if view.display.value in EXPLAINED else None,
-                    "run": view.run_number or None,
+                    "run": run.number if run else None,
                     "exit_code": run.exit_code if run else None,
                 }
             )
@@ -157,4 +193,4 @@ class RunView:
     def print_verdict(self) -> None:
         """The one closing line, printed below the final table."""
         if self.verdict:
-            self.console.print(self.verdict)
+            self._print(self.verdict)

@@ -36,13 +36,18 @@ async def apply_cascade(engine: Engine, spec: CascadeSpec, source: str, by: str 
                 f"task '{busy[0]}' is {old.rows[busy[0]].state.value}; wait for it or kill it "
                 "before applying a change that resets or removes it"
             )
+    if old is not None and not changes and source == old.record.source:
+        return ApplyResult(spec.name, old.record.version, changes)  # the same file again: no new version
     version = await engine.store.save_cascade(spec, source, by)
     record = CascadeRecord(spec.name, version, source, engine.clock.now(), by)
     rows = dict(old.rows) if old else {}
     new_rows: list[TaskRow] = []
+    added = set(changes.added)
     for task in spec.tasks:
-        if task.name in changes.added:
-            number = await engine.store.last_run_number(spec.name, task.name)
+        if task.name in added:
+            # a task removed earlier and added again continues its numbering (its history stayed);
+            # a cascade applied for the first time has no history (deleting one drops it all)
+            number = await engine.store.last_run_number(spec.name, task.name) if old else 0
             row = TaskRow(
                 spec.name,
                 task.name,

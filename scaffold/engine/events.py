@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,14 +52,19 @@ class Subscription:
 
 
 class EventBus:
-    def __init__(self, history: int = 10_000):
-        self._ids = itertools.count(1)
+    def __init__(self, history: int = 10_000, first_id: int | None = None):
+        # Ids start from the clock (in ms), so that ids of a restarted server are larger than the
+        # ones a client saw before: a stale Last-Event-ID is then recognised and answered with a
+        # resync instead of silently skipping events.
+        self._ids = itertools.count(first_id if first_id is not None else int(time.time() * 1000))
+        self._next_hint = 0
         self._subs: list[Subscription] = []
         self._history: deque[Event] = deque(maxlen=history)
         self._listeners: list[Callable[[Event], None]] = []
 
     def publish(self, kind: str, cascade: str, **data: Any) -> Event:
         event = Event(next(self._ids), kind, cascade, data)
+        self._next_hint = event.id + 1
         self._history.append(event)
         for listener in self._listeners:
             listener(event)
@@ -80,6 +86,13 @@ class EventBus:
     def unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
+
+    def next_id(self) -> int:
+        """The id the next event will have (an upper bound for ids a client may have seen)."""
+        return self._next_hint or (self._history[-1].id + 1 if self._history else 0)
+
+    def oldest_id(self) -> int | None:
+        return self._history[0].id if self._history else None
 
     def since(self, last_id: int) -> list[Event]:
         """Events after ``last_id`` still in the history (for Last-Event-ID resumption)."""

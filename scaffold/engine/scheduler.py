@@ -151,6 +151,7 @@ class Engine:
         old = row.state
         states.check(old, new)
         row.state, row.reason, row.updated_at = new, reason, self.clock.now()
+        c.state_changed(name, old, new)
         for key, value in extra.items():
             setattr(row, key, value)
         self.bus.publish(
@@ -202,7 +203,9 @@ class Engine:
             return [task]
         return [n for n in graph.roots(c.spec) if not c.rows[n].disabled and c.rows[n].auto_execute]
 
-    def _refusal(self, c: LiveCascade, targets: list[str], force: bool) -> str | None:
+    def _refusal(self, c: LiveCascade, targets: list[str], reset: list[str], force: bool) -> str | None:
+        """Rule 1's refusals; ``reset`` is what the start would reset (the descendants, or for a
+        whole-cascade start every other task)."""
         for name in targets:
             row = c.rows[name]
             if row.state.active:
@@ -214,10 +217,14 @@ class Engine:
                 state = c.rows[name].state.value
                 return f"'{name}' (upstream of {', '.join(targets)}) is {state}; wait for it to finish"
         if not force:
-            for name in c.descendants(targets):
+            downstream = set(c.descendants(targets))
+            for name in reset:
                 if c.rows[name].state.active:
+                    where = (
+                        f"downstream of {', '.join(targets)}" if name in downstream else "reset by this start"
+                    )
                     return (
-                        f"'{name}' (downstream of {', '.join(targets)}) is {c.rows[name].state.value}; "
+                        f"'{name}' ({where}) is {c.rows[name].state.value}; "
                         "wait for it, kill it, or start with force"
                     )
         return None
@@ -230,7 +237,7 @@ class Engine:
             if task is None
             else [n for n in c.spec.task_names if n in set(c.descendants(targets))]
         )
-        refused = self._refusal(c, targets, force)
+        refused = self._refusal(c, targets, reset, force)
         if task is None and not targets:
             refused = "nothing to start: every root task is disabled or waits for approval"
         affected = [*targets, *reset]
@@ -260,7 +267,7 @@ class Engine:
         if plan.refused:
             raise Conflict(plan.refused)
         if force:
-            await self._kill_all([n for n in c.descendants(plan.start) if c.rows[n].state.active], by)
+            await self._kill_all([n for n in plan.reset if c.rows[n].state.active], by)
             plan = self.preview(cascade, task)
             if plan.refused:
                 raise Conflict(plan.refused)
@@ -309,7 +316,7 @@ class Engine:
         )
         self._cancel_check(c.spec.name, name)
         act = ActiveRun(c.spec.name, name, run, webhook_body=webhook_body)
-        stale = [n for n in c.descendants([name]) if not c.rows[n].state.active]
+        stale = [n for n in c.touched_descendants(name) if not c.rows[n].state.active]
         act.pending = self._reset(c, stale, f"reset: {name} was started")
         act.pending.append(self._transition(c, name, State.WAITING, None, run_number=run.number))
         self._active[(c.spec.name, name)] = act

@@ -57,6 +57,7 @@ from scaffold.executors.docker_io import (
 from scaffold.executors.rundir import (
     DisplayWatcher,
     RunDir,
+    discard_env,
     expired_run_dirs,
     remove_path,
 )
@@ -182,6 +183,7 @@ class DockerExecutor:
             return await self._follow(api, request, sink, run_dir, active, start=True, image=request.image)
         finally:
             self._active.pop(request.run_id, None)
+            await asyncio.to_thread(discard_env, self.runs_dir, request.run_id)
 
     def _labels(self, request: RunRequest) -> dict[str, str]:
         return {

@@ -4,7 +4,8 @@ The run directory ``<runs_dir>/<run_id>/`` is bind-mounted onto ``/tmp/run`` ins
 namespace, so every run sees its own ``/tmp/run`` while the rest of the host filesystem is shared.
 The first method that works here is used (checked once, with a real bind mount):
 
-1. ``unshare --mount --propagation private`` when Scaffold runs as root;
+1. as root: the namespace and bind mount made by the child itself between fork and exec
+   (:mod:`scaffold.executors.mountns`, no extra program), else ``unshare --mount --propagation private``;
 2. with unprivileged user namespaces, ``unshare --user --map-root-user --mount`` to bind-mount,
    then a nested ``unshare --user --map-user=<uid>`` so the script runs with Scaffold's own uid
    (where that option is missing, the script runs as the namespace's root);
@@ -34,13 +35,16 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from scaffold.engine.ports import LogSink, RunRequest, RunResult
 from scaffold.errors import ExecutorUnavailable
+from scaffold.executors import mountns
 from scaffold.executors import script as sh
-from scaffold.executors.rundir import DisplayWatcher, RunDir, expired_run_dirs, remove_path
+from scaffold.executors.rundir import DisplayWatcher, RunDir, discard_env, expired_run_dirs, remove_path
 
 PID_SUFFIX = ".pid"
 DRAIN_SECONDS = 2.0  # how long output is still read after the script's shell exited
@@ -63,6 +67,8 @@ WHAT_TO_DO = (
 
 def isolated_argv(method: str, run_dir: Path, shell: list[str]) -> list[str]:
     """The command that runs ``entry.sh`` with ``run_dir`` seen at ``/tmp/run``."""
+    if method == "syscall":  # the namespace and the mount are made by preexec_fn (mountns)
+        return [*shell, sh.ENTRY_PATH]
     if method == "bwrap":
         mounts = ["--dev-bind", "/", "/", "--bind", str(run_dir), sh.RUN_MOUNT, "--chdir", sh.RUN_MOUNT]
         return ["bwrap", *mounts, "--", *shell, sh.ENTRY_PATH]
@@ -76,6 +82,20 @@ def base_env() -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key in _ENV_KEEP or key.startswith("LC_")}
     env.setdefault("PATH", _DEFAULT_PATH)
     return env
+
+
+def run_env(request: RunRequest) -> dict[bytes, bytes]:
+    """The process environment of a run: a few of the server's variables, then the datastore
+    values, then the task's own (later ones win). Given straight to the process -- no env file to
+    write and delete -- and readable only by its own user and root (/proc/<pid>/environ)."""
+    env = {key.encode(): value.encode() for key, value in base_env().items()}
+    env.update({key.encode(): value.replace(b"\0", b"") for key, value in request.load_env.items()})
+    env.update({key.encode(): value.replace("\0", "").encode() for key, value in request.env.items()})
+    return env
+
+
+def _preexec(method: str, run_dir: Path) -> Callable[[], None] | None:
+    return mountns.bind_run_dir(str(run_dir), sh.RUN_MOUNT) if method == "syscall" else None
 
 
 class _RunProtocol(asyncio.SubprocessProtocol):
@@ -131,7 +151,7 @@ class ProcessExecutor:
             return
         candidates = ["unshare-user", "unshare-root-map", "bwrap"]
         if os.geteuid() == 0:
-            candidates.insert(0, "unshare")
+            candidates[:0] = ["syscall", "unshare"] if mountns.available() else ["unshare"]
         problems = []
         for method in candidates:
             problem = await self._probe(method)
@@ -146,8 +166,8 @@ class ProcessExecutor:
 
     async def _probe(self, method: str) -> str | None:
         """None if ``method`` really shows a run directory at /tmp/run, else what went wrong."""
-        binary = "bwrap" if method == "bwrap" else "unshare"
-        if shutil.which(binary) is None:
+        binary = {"bwrap": "bwrap", "syscall": None}.get(method, "unshare")
+        if binary is not None and shutil.which(binary) is None:
             return f"{binary} not found"
         token = secrets.token_hex(8)
         probe = RunDir(self.runs_dir, f"probe-{os.getpid()}-{token}")
@@ -161,9 +181,10 @@ class ProcessExecutor:
                 stderr=asyncio.subprocess.STDOUT,
                 cwd=probe.path,
                 env=base_env(),
+                preexec_fn=_preexec(method, probe.path),
             )
             output, _ = await asyncio.wait_for(proc.communicate(), 30)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, subprocess.SubprocessError) as exc:
             return str(exc)
         finally:
             await asyncio.to_thread(probe.remove)
@@ -177,7 +198,7 @@ class ProcessExecutor:
         mount_point = Path(sh.RUN_MOUNT)
         if not mount_point.is_dir():
             mount_point.mkdir(mode=0o755, exist_ok=True)
-        run_dir.prepare(request)
+        run_dir.prepare(request, env_file=False)  # the environment goes to the process directly
 
     # ------------------------------------------------------------------------------------ runs
 
@@ -196,6 +217,7 @@ class ProcessExecutor:
             return await self._run(request, sink, run_dir, shell, running)
         finally:
             self._running.pop(request.run_id, None)
+            await asyncio.to_thread(discard_env, self.runs_dir, request.run_id)
             Path(self.runs_dir / f"{request.run_id}{PID_SUFFIX}").unlink(missing_ok=True)
 
     async def _run(
@@ -210,8 +232,9 @@ class ProcessExecutor:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             cwd=run_dir.path,
-            env=base_env(),
+            env=run_env(request),
             start_new_session=True,
+            preexec_fn=_preexec(self.method, run_dir.path),
         )
         running.pgid, running.exited = transport.get_pid(), protocol.exited
         running.started.set()

@@ -27,10 +27,10 @@ from scaffold.executors import script as sh
 
 DISPLAY_FILE = ".display"
 DISPLAY_CAP = 4 << 20  # bytes of .display read at most
-STORE_FILE_CAP = 1 << 30
+STORE_FILE_CAP = 512 << 20  # SQLite stores at most ~1e9 bytes in one value
 DISPLAY_POLL_SECONDS = 0.5
 
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*\Z")
+_RUN_ID = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.:-]+\Z")  # cascade:task:number; never "." or ".."
 
 
 def check_run_id(run_id: str) -> str:
@@ -77,6 +77,15 @@ def read_inside(root: Path, name: str, cap: int = STORE_FILE_CAP) -> bytes | Non
             os.close(fd)
 
 
+def discard_env(runs_dir: Path, run_id: str) -> None:
+    """Remove the run's env file if it is still there: the entry script deletes it as it starts,
+    so it is left only when the run never started -- and it may hold secret values."""
+    try:
+        (Path(runs_dir) / run_id / sh.CONTROL_DIR / sh.ENV_FILE).unlink(missing_ok=True)
+    except (OSError, ValueError):
+        pass
+
+
 class RunDir:
     """One run's directory on the host."""
 
@@ -85,9 +94,10 @@ class RunDir:
         self.path = Path(runs_dir) / run_id
         self.control = self.path / sh.CONTROL_DIR
 
-    def prepare(self, request: RunRequest, run_mount: str = sh.RUN_MOUNT) -> None:
+    def prepare(self, request: RunRequest, run_mount: str = sh.RUN_MOUNT, *, env_file: bool = True) -> None:
         """Create a fresh directory holding everything the run starts with (blocking I/O).
-        ``run_mount`` is where the run sees it (``/tmp/run``; tests use the directory itself)."""
+        ``run_mount`` is where the run sees it (``/tmp/run``; tests use the directory itself).
+        Without ``env_file`` the caller gives the environment to the process itself."""
         files = {name: _relative_parts(name) for name in request.files}  # validate before writing
         env = sh.env_file(request.load_env, request.env)
         entry = sh.entry_script(request.store_env, run_mount)
@@ -97,7 +107,8 @@ class RunDir:
         for directory in (self.path, self.control):
             directory.mkdir()
             directory.chmod(0o777)
-        self._write(self.control / sh.ENV_FILE, env, 0o644)
+        if env_file:
+            self._write(self.control / sh.ENV_FILE, env, 0o644)
         self._write(self.control / sh.SCRIPT_FILE, request.script.encode(), 0o644)
         self._write(self.control / sh.ENTRY_FILE, entry.encode(), 0o644)
         self._write(self.control / sh.INIT_FILE, sh.init_script(run_mount).encode(), 0o644)
@@ -133,24 +144,33 @@ class RunDir:
     def exit_code(self) -> int | None:
         return sh.parse_exit_code(read_inside(self.control, sh.EXIT_CODE_FILE, 64))
 
-    def store_files(self, names: tuple[str, ...]) -> tuple[dict[str, bytes], tuple[str, ...]]:
-        """(files found, names missing). Symlinks and non-regular files count as missing."""
+    def store_files(
+        self, names: tuple[str, ...]
+    ) -> tuple[dict[str, bytes], tuple[str, ...], tuple[str, ...]]:
+        """(files found, names missing, names too large). Symlinks and non-regular files count as
+        missing; a file over STORE_FILE_CAP is never stored cut short."""
         found: dict[str, bytes] = {}
         missing: list[str] = []
+        too_large: list[str] = []
         for name in names:
-            data = self.read(name)
+            data = self.read(name, STORE_FILE_CAP + 1)
             if data is None:
                 missing.append(name)
+            elif len(data) > STORE_FILE_CAP:
+                too_large.append(name)
             else:
                 found[name] = data
-        return found, tuple(missing)
+        return found, tuple(missing), tuple(too_large)
 
     def collect(self, request: RunRequest, result: RunResult) -> RunResult:
         """Fill ``result`` with what the run left here: the stored variables, and the stored files
         when the script succeeded (blocking I/O)."""
         result.stored_env = self.stored_env()
         if result.exit_code == 0:
-            result.stored_files, result.missing_files = self.store_files(request.store_files)
+            result.stored_files, result.missing_files, too_large = self.store_files(request.store_files)
+            if too_large and result.reason is None:
+                limit = STORE_FILE_CAP >> 20
+                result.reason = f"store failed: file '{too_large[0]}' is larger than {limit} MiB"
         return result
 
     def remove(self) -> None:

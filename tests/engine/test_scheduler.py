@@ -670,3 +670,39 @@ async def test_reapply_input_description_change_keeps_the_value():
         await h.apply(text.replace("default: one", "default: two"))
         assert (await h.store.get_inputs(h.name))["X"] == "two"
         assert h.state("t") == "not_started"
+
+
+async def test_reapplying_the_identical_file_stores_no_new_version():
+    async with Harness(CHAIN) as h:
+        result = await h.apply(CHAIN)
+        assert result.version == 1 and not result.changes
+        assert len(await h.store.cascade_versions(h.name)) == 1
+        result = await h.apply(CHAIN + "# a comment\n")
+        assert result.version == 2  # the text changed, even if the definition did not
+
+
+async def test_whole_cascade_start_refused_while_a_task_outside_the_roots_subtrees_runs():
+    text = cascade_yaml(
+        "gated_root",
+        """
+        - {name: auto_root, image: img, run: "true"}
+        - {name: gate, image: img, run: "true", auto_execute: false}
+        - {name: after_gate, image: img, run: "true", depends_on: [gate]}
+        """,
+    )
+    async with Harness(text) as h:
+        h.executor.behave("after_gate", hang=True)
+        await h.start("gate")
+        assert h.state("after_gate") == "running"
+        before = h.states()
+        with pytest.raises(Conflict, match=r"'after_gate' \(reset by this start\) is running.*force"):
+            await h.engine.start(h.name)
+        assert h.states() == before  # nothing half-done
+        assert (await h.store.load_tasks(h.name))["gate"].state.value == "success"
+        h.executor.behave("after_gate")
+        await h.engine.start(h.name, force=True)
+        await h.settle()
+        assert h.state("after_gate") == "not_started" and h.state("gate") == "not_started"
+        assert h.state("auto_root") == "success"
+        stored = await h.store.load_tasks(h.name)
+        assert {n: r.state.value for n, r in stored.items()} == h.states()

@@ -115,7 +115,7 @@ async def _process_executor(tmp_path: Path, method: str | None = None) -> Proces
 
 
 # every isolation the process executor knows is checked where it works (the default one always)
-_PROCESS_VARIANTS = ["process", "process:unshare-user", "process:bwrap"]
+_PROCESS_VARIANTS = ["process", "process:unshare", "process:unshare-user", "process:bwrap"]
 
 
 @pytest.fixture(params=[pytest.param("docker", marks=pytest.mark.docker), *_PROCESS_VARIANTS])

@@ -189,3 +189,39 @@ async def test_container_removed_under_a_run_is_a_result_not_an_exception(
     result = await asyncio.wait_for(task, 30)
     assert not result.ok
     assert result.exit_code == 137 or "lost the container" in (result.reason or "")
+
+
+async def test_env_file_with_secrets_is_removed_when_the_container_never_starts(tmp_path):
+    """A failed image pull must not leave env.sh (which holds secret values) in the run dir."""
+    from scaffold.engine.ports import RunRequest
+    from scaffold.executors.docker import DockerExecutor
+    from tests.docker_helpers import require_docker
+
+    require_docker()
+    executor = DockerExecutor(tmp_path, instance_id="envleak")
+    request = RunRequest(
+        run_id="c:t:1",
+        cascade="c",
+        task="t",
+        number=1,
+        script="true",
+        image="scaffold-test/does-not-exist:never",
+        env={"PW": "s3cret-in-env"},
+        secrets=("s3cret-in-env",),
+    )
+
+    class Sink:
+        def write(self, data):
+            pass
+
+        def display(self, raw):
+            pass
+
+        def started(self, info):
+            pass
+
+    result = await executor.run(request, Sink())
+    await executor.close()
+    assert result.exit_code is None and "not available locally" in (result.reason or "")
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and b"s3cret-in-env" in p.read_bytes()]
+    assert leftovers == []

@@ -19,6 +19,7 @@ async def test_refuses_without_a_private_mount_namespace(
     tmp_path: Path, make_request: RequestFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(process.shutil, "which", lambda name: None)
+    monkeypatch.setattr(process.mountns, "available", lambda: False)
     executor = ProcessExecutor(tmp_path)
     with pytest.raises(ExecutorUnavailable) as caught:
         await executor.check_available()
@@ -103,3 +104,17 @@ def test_isolated_argv_shows_the_run_directory_at_tmp_run(method: str) -> None:
         assert argv[-2:] == ["/bin/sh", "-e"] and argv[argv.index("-c") + 1].endswith("entry.sh")
     if method == "unshare-user":
         assert f"--map-user={os.getuid()}" in argv
+
+
+async def test_as_root_the_namespace_is_made_without_extra_programs(tmp_path: Path) -> None:
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("the syscall method needs root")
+    executor = ProcessExecutor(tmp_path)
+    await executor.check_available()
+    assert executor.method == "syscall"
+    assert process.isolated_argv("syscall", tmp_path, ["/bin/sh"]) == [
+        "/bin/sh",
+        "/tmp/run/.scaffold/entry.sh",
+    ]
