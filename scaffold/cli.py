@@ -14,6 +14,7 @@ from scaffold import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("scaffold.commands.validate", "Check cascade files and report every error."),
     "run": ("scaffold.commands.run", "Run a cascade standalone, without a server."),
+    "serve": ("scaffold.commands.serve", "Run the server: API, engine and local executor."),
 }
 
 

@@ -60,3 +60,31 @@ class ExecutorUnavailable(ScaffoldError):
     status = 503
     code = "executor_unavailable"
     exit_code = 6
+
+
+class Unauthorized(ScaffoldError):
+    """No valid credentials: log in, or send a valid API token."""
+
+    status = 401
+    code = "unauthorized"
+    exit_code = 3
+
+
+class Forbidden(ScaffoldError):
+    """Authenticated, but the role does not allow the action."""
+
+    status = 403
+    code = "forbidden"
+    exit_code = 3
+
+
+class PayloadTooLarge(ScaffoldError):
+    status = 413
+    code = "too_large"
+    exit_code = 2
+
+
+class RateLimited(ScaffoldError):
+    status = 429
+    code = "rate_limited"
+    exit_code = 3
