@@ -49,6 +49,9 @@ class AccessStore(Protocol):
 
     async def delete_sessions_of(self, username: str) -> None: ...
 
+    async def delete_expired_sessions(self, now: float) -> int:
+        """Delete every session with ``expires_at <= now``; return how many."""
+
     # webhooks
     async def create_webhook(self, webhook: Webhook) -> None: ...
 

@@ -1,4 +1,4 @@
-"""Rules shared by every store: copying rows, the per-run log cap, content-type defaults.
+"""Rules shared by every store: copying rows, the per-run log cap, content-type defaults, token touches.
 
 Kept here so :class:`~scaffold.store.memory.MemoryStore` (the reference) and
 :class:`~scaffold.store.sqlite.SqliteStore` cannot disagree on them.
@@ -13,6 +13,9 @@ from scaffold.engine.records import RunRow, TaskRow, WaveRow
 
 DEFAULT_LOG_CAP_CHARS = 5_000_000
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+# ``touch_token`` records a use only when the recorded one is older than this (seconds): a token used
+# on every request then costs one write a minute, not one per request.
+TOKEN_TOUCH_INTERVAL = 60.0
 
 
 def truncation_marker(cap: int) -> str:

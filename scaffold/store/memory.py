@@ -46,6 +46,7 @@ from scaffold.store.common import (
     copy_task,
     copy_wave,
 )
+from scaffold.store.memory_access import MemoryAccess
 
 RunKey = tuple[str, str, RunKind, int]
 
@@ -85,10 +86,12 @@ class _File:
     deleted_at: float | None = None
 
 
-class MemoryStore:
-    """Everything in dicts; see the module docstring for the contract's fine print."""
+class MemoryStore(MemoryAccess):
+    """Everything in dicts; see the module docstring for the contract's fine print, and
+    :mod:`scaffold.store.memory_access` for the access half (users, tokens, sessions, webhooks, audit)."""
 
     def __init__(self, log_cap_chars: int = DEFAULT_LOG_CAP_CHARS, clock: Callable[[], float] = time.time):
+        super().__init__()
         self.log_cap_chars = log_cap_chars
         self._clock = clock
         self._cascades: dict[str, list[CascadeRecord]] = {}  # oldest first
@@ -137,6 +140,7 @@ class MemoryStore:
         self._values.pop(name, None)
         self._files.pop(name, None)
         self._inputs.pop(name, None)
+        self._delete_webhooks_of(name)
 
     # ---------------------------------------------------------------------------------- board
 

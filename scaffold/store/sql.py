@@ -68,7 +68,16 @@ def cascade_versions(db: Db, name: str) -> list[CascadeRecord]:
     return [CascadeRecord(*row) for row in rows]
 
 
-_OWNED_BY_CASCADE = ("tasks", "waves", "value_versions", '"values"', "file_versions", "files", "inputs")
+_OWNED_BY_CASCADE = (
+    "tasks",
+    "waves",
+    "value_versions",
+    '"values"',
+    "file_versions",
+    "files",
+    "inputs",
+    "webhooks",
+)
 
 
 def delete_cascade(db: Db, name: str) -> None:

@@ -10,6 +10,7 @@ Two connections to one database file:
 The contract's fine print (ordering, missing rows, log fields of a run, deleted files) is the same
 as :class:`~scaffold.store.memory.MemoryStore`'s and is checked by one shared test suite. The SQL
 lives in :mod:`scaffold.store.sql`, the schema in :mod:`scaffold.store.tables` and the migrations.
+The access half (users, tokens, sessions, webhooks, audit) is :mod:`scaffold.store.sqlite_access`.
 
 The database file is created with mode 0600 (it holds datastore files and encrypted secrets); the
 WAL and shared-memory files inherit it. ``synchronous=NORMAL`` in WAL mode means a committed write
@@ -44,6 +45,7 @@ from scaffold.store.common import DEFAULT_LOG_CAP_CHARS
 from scaffold.store.crypto import SecretBox
 from scaffold.store.group_commit import GroupCommitWriter, StoreClosed, in_thread
 from scaffold.store.migrate import migrate
+from scaffold.store.sqlite_access import SqliteAccess
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -63,8 +65,8 @@ def _configure(db: sqlite3.Connection, synchronous: str, writer: bool) -> None:
         db.execute("PRAGMA query_only = ON")
 
 
-class SqliteStore:
-    """A Store on one SQLite file; call :meth:`open` before use and :meth:`close` after."""
+class SqliteStore(SqliteAccess):
+    """A Store (and AccessStore) on one SQLite file; call :meth:`open` before use and :meth:`close` after."""
 
     def __init__(
         self,
@@ -84,6 +86,7 @@ class SqliteStore:
         self._writer_conn: aiosqlite.Connection | None = None
         self._reader_conn: aiosqlite.Connection | None = None
         self._writer: GroupCommitWriter | None = None
+        self._touched: dict[str, float] = {}  # token id -> last use written (see SqliteAccess)
 
     # ------------------------------------------------------------------------------ lifecycle
 

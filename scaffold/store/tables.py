@@ -182,3 +182,81 @@ class Input(SQLModel, table=True):
     ciphertext: bytes | None = None
     updated_at: float
     updated_by: str | None = None
+
+
+# ------------------------------------------------------------------------- people and access
+
+
+class UserRow(SQLModel, table=True):
+    """A person (``scaffold.access.records.User``); ``groups`` is a JSON list of group names."""
+
+    __tablename__ = "users"
+
+    username: str = Field(primary_key=True)
+    role: str  # read, write, admin
+    groups: str  # JSON list
+    disabled: bool
+    password_hash: str  # argon2; empty = no password login
+    created_at: float
+    updated_at: float
+
+
+class TokenRow(SQLModel, table=True):
+    """An API token; only the sha256 of its secret part is stored. Looked up by ``id``."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (Index("ix_tokens_username", "username"),)
+
+    id: str = Field(primary_key=True)
+    username: str
+    name: str
+    secret_hash: str
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    last_used_at: float | None = None
+
+
+class SessionRow(SQLModel, table=True):
+    """A browser login, keyed by the sha256 of its cookie value (the cookie is never stored)."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        Index("ix_sessions_username", "username"),
+        Index("ix_sessions_expires_at", "expires_at"),
+    )
+
+    id_hash: str = Field(primary_key=True)
+    username: str
+    csrf_token: str
+    created_at: float
+    expires_at: float
+
+
+class WebhookRow(SQLModel, table=True):
+    """A per-task trigger URL; only the sha256 of its secret is stored."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_cascade", "cascade"),)
+
+    id: str = Field(primary_key=True)
+    cascade: str
+    task: str
+    secret_hash: str
+    created_by: str | None = None
+    created_at: float
+    last_triggered_at: float | None = None
+
+
+class AuditRow(SQLModel, table=True):
+    """Who did what to which object; ids are never reused (AUTOINCREMENT). ``details`` is JSON."""
+
+    __tablename__ = "audit"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: float
+    actor: str | None = None
+    action: str
+    target: str
+    details: str  # JSON object

@@ -50,7 +50,7 @@ async def list_cascades(ctx: Context) -> list[s.CascadeSummary]:
     return out
 
 
-async def _apply(ctx: Context, path_name: str | None) -> s.ApplyResponse:
+async def _apply(ctx: Context, path_name: str | None) -> tuple[s.ApplyResponse, int]:
     from scaffold.engine.spec import parse_cascade
 
     raw = await read_limited(ctx.request, DEFINITION_LIMIT)
@@ -69,12 +69,13 @@ async def _apply(ctx: Context, path_name: str | None) -> s.ApplyResponse:
         raise Forbidden(f"you are in none of the groups {list(spec.groups)}: you could not see this cascade")
     result = await ctx.engine.apply(spec, raw.decode("utf-8"), by=ctx.actor)
     await ctx.audit("cascade.apply", spec.name, version=result.version)
-    return s.ApplyResponse(
+    body = s.ApplyResponse(
         cascade=spec.name,
         version=result.version,
         created=existing is None,
         changes=views.changes(result.changes),
     )
+    return body, 201 if existing is None else 200
 
 
 @api.route(
@@ -84,9 +85,11 @@ async def _apply(ctx: Context, path_name: str | None) -> s.ApplyResponse:
     tag="cascades",
     raw_body=YAML_TYPES,
     response=s.ApplyResponse,
-    errors=(409, 413, 422),
+    status=201,
+    also=(200,),
+    errors=(403, 409, 413, 422),
 )
-async def apply_cascade(ctx: Context) -> s.ApplyResponse:
+async def apply_cascade(ctx: Context) -> tuple[s.ApplyResponse, int]:
     """Send the cascade file (YAML or JSON) as the body. A cascade with the same name is updated in
     place: changed tasks and their descendants are reset; the response lists every change."""
     return await _apply(ctx, None)
@@ -113,7 +116,7 @@ async def get_cascade(ctx: Context) -> s.CascadeDetail:
     response=s.ApplyResponse,
     errors=(404, 409, 413, 422),
 )
-async def put_cascade(ctx: Context) -> s.ApplyResponse:
+async def put_cascade(ctx: Context) -> tuple[s.ApplyResponse, int]:
     ctx.cascade(action=Action.APPLY)
     return await _apply(ctx, ctx.params["cascade"])
 

@@ -70,7 +70,7 @@ class Context:
         return live
 
     def task(self, live: Any, name: str | None = None) -> str:
-        name = name or self.params["task"]
+        name = self.params["task"] if name is None else name
         if not live.spec.has_task(name):
             raise NotFound(f"cascade '{live.spec.name}' has no task '{name}'")
         return name

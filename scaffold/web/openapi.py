@@ -88,10 +88,11 @@ def _operation(endpoint: Endpoint, components: _Components) -> dict[str, Any]:
             "content": {endpoint.response_type: {"schema": {"type": "string"}}},
         }
     else:
-        op["responses"][str(endpoint.status)] = {
-            "description": "OK",
-            "content": {"application/json": {"schema": components.ref(endpoint.response)}},
-        }
+        for status in (endpoint.status, *endpoint.also):
+            op["responses"][str(status)] = {
+                "description": "OK",
+                "content": {"application/json": {"schema": components.ref(endpoint.response)}},
+            }
     error_ref = components.ref(Error)
     codes = set(endpoint.errors) | {400}
     if not endpoint.public:

@@ -50,6 +50,7 @@ class Endpoint:
     response: Any = None  # a pydantic model, list[Model], or None (no content)
     response_type: str = "application/json"
     status: int = 200
+    also: tuple[int, ...] = ()  # other success statuses with the same body (e.g. 200 next to 201)
     public: bool = False  # no login needed
     basic: bool = False  # HTTP basic auth accepted (only to create a token)
     query: dict[str, Query] = field(default_factory=dict)
@@ -106,6 +107,9 @@ async def _serve(endpoint: Endpoint, request: Request) -> Response:
     result = await endpoint.handler(ctx)
     if isinstance(result, Response):
         return result
+    if isinstance(result, tuple):  # (body, status) for endpoints with more than one success status
+        body, status = result
+        return JSONResponse(_jsonable(body), status_code=status)
     if endpoint.response is None and result is None:
         return Response(status_code=204 if endpoint.status == 200 else endpoint.status)
     return JSONResponse(_jsonable(result), status_code=endpoint.status)

@@ -328,3 +328,19 @@ async def test_cascade_definitions_with_password_defaults_are_encrypted_at_rest(
     await store.close()
     raw += b"".join(p.read_bytes() for p in tmp_path.glob("s.db*"))
     assert b"sup3r-s3cret-default" not in raw
+
+
+async def test_touching_a_token_on_every_request_costs_one_write_a_minute(store: SqliteStore):
+    from scaffold.access.records import Token, User
+
+    await store.create_user(User("alice"))
+    await store.create_token(Token("tok1", "alice", "ci", "00" * 32))
+    await store.touch_token("tok1", 1000.0)
+    before = store.commits
+    for i in range(100):
+        await store.touch_token("tok1", 1000.0 + i * 0.5)
+    assert store.commits == before
+    assert (await store.get_token("tok1")).last_used_at == 1000.0
+    await store.touch_token("tok1", 1100.0)
+    assert store.commits == before + 1
+    assert (await store.get_token("tok1")).last_used_at == 1100.0
