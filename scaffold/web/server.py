@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +43,28 @@ def _banner(settings: Any, url: str, password: str | None, examples: list[str]) 
     return "\n".join(lines)
 
 
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server with Scaffold's own signal handling: SIGINT/SIGTERM stop it gracefully
+        and ``serve`` then closes the engine and the store (uvicorn would re-raise the signal and
+        end the process before that)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+        def stop(self) -> None:
+            self.should_exit = True
+
+    return Server
+
+
 async def serve(settings: Any, *, examples: bool = False) -> None:
     import uvicorn
 
+    _Server = _server_class()
     from scaffold.access.service import AccessService
     from scaffold.app import open_core
     from scaffold.engine.clock import SystemClock
@@ -66,7 +88,10 @@ async def serve(settings: Any, *, examples: bool = False) -> None:
             access_log=False,
             timeout_graceful_shutdown=5,
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.stop)
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         url = f"{'https' if tls else 'http'}://{host}:{settings.port}"
 

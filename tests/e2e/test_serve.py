@@ -293,3 +293,59 @@ def test_password_values_never_leave_the_server(docker_data_dir: Path, served: l
             for secret in [*APP_PASSWORDS, "n3w-artifactory-secret"]:
                 assert secret.encode() not in data, f"{secret} in clear in {path}"
     client.close()
+
+
+def test_sigterm_stops_gracefully_and_running_tasks_are_adopted(
+    docker_data_dir: Path, served: list[ServeProcess], tmp_path: Path
+):
+    from tests.docker_helpers import TEST_IMAGE
+
+    cascade = tmp_path / "nap.yaml"
+    cascade.write_text(
+        f"version: v1\nname: nap\ntasks:\n"
+        f"  - {{name: nap, image: '{TEST_IMAGE}', run: 'sleep 4; echo rested'}}\n"
+        f"  - {{name: after, image: '{TEST_IMAGE}', run: 'echo after', depends_on: [nap]}}\n"
+    )
+    server = ServeProcess(docker_data_dir, free_port()).start()
+    served.append(server)
+    client = server.client()
+    apply(client, cascade)
+    client.post("/api/v1/cascades/nap/start", json={})
+    events(client, "nap", lambda seen: any(e["kind"] == "task" and e.get("state") == "running" for e in seen))
+    client.close()
+    server.stop(signal.SIGTERM)
+    assert server.proc is not None and server.proc.returncode == 0
+    assert "running tasks keep running" in server.log.read_text()
+    restarted = ServeProcess(docker_data_dir, server.port).start()
+    served.append(restarted)
+    client = restarted.client()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and board(client, "nap") != {"nap": "success", "after": "success"}:
+        time.sleep(0.3)
+    assert board(client, "nap") == {"nap": "success", "after": "success"}
+    assert "rested" in client.get("/api/v1/cascades/nap/tasks/nap/runs/1/logs").json()["text"]
+    client.close()
+
+
+def test_without_a_docker_engine_serve_says_so_and_how_to_fix_it(tmp_path: Path):
+    env = {**os.environ, "SCAFFOLD_DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scaffold",
+            "serve",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--port",
+            str(free_port()),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 6
+    assert "nonexistent/docker.sock" in proc.stderr and "--executor process" in proc.stderr
+    assert "Traceback" not in proc.stderr
