@@ -11,13 +11,13 @@ import click
 from scaffold.config import DOCS
 from scaffold.errors import ScaffoldError
 
-SETTINGS_HELP = "\n".join(f"  SCAFFOLD_{name.upper():<24} {text}" for name, text in DOCS.items())
+SETTINGS_HELP = "\n".join(f"  SCAFFOLD_{name.upper():<20} {text}" for name, text in DOCS.items())
 
 
 @click.command(
     "serve",
-    epilog="Every setting can also come from <data dir>/config.toml (or $SCAFFOLD_CONFIG) "
-    "or an environment variable:\n\n" + SETTINGS_HELP.replace("\n", "\n\n"),
+    epilog="Every setting can also come from <data dir>/config.toml (or $SCAFFOLD_CONFIG) or an "
+    "environment variable:\n\n\b\n" + SETTINGS_HELP,
 )
 @click.option("--host", help="Address to listen on [default: 127.0.0.1].")
 @click.option("--port", type=int, help="Port to listen on [default: 2997].")
