@@ -17,7 +17,7 @@ from starlette.responses import StreamingResponse
 
 from scaffold.access.policy import can_see
 from scaffold.engine.events import Event
-from scaffold.engine.records import RunRow
+from scaffold.engine.records import RunKind, RunRow
 from scaffold.web.context import Context
 from scaffold.web.routing import Api, Query
 
@@ -32,10 +32,10 @@ def _format(event: Event) -> str:
 
 
 def _run_id(event: Event) -> str:
-    kind = event.data.get("run_kind", "task")
+    kind = RunKind(event.data.get("run_kind", "task"))
     return RunRow(
         event.cascade, event.data.get("task", ""), int(event.data.get("run") or 0), kind=kind
-    ).run_id  # type: ignore[arg-type]
+    ).run_id
 
 
 @api.route(
