@@ -36,7 +36,10 @@ def error_response(
 
 async def _scaffold_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ScaffoldError)
-    headers = {"WWW-Authenticate": 'Bearer realm="scaffold"'} if exc.status == 401 else None
+    headers = {"WWW-Authenticate": 'Bearer realm="scaffold"'} if exc.status == 401 else {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
     if exc.status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
     return error_response(exc.status, exc.code, exc.message, exc.details, headers)

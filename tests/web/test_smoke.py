@@ -31,3 +31,14 @@ async def test_start_a_cascade_and_read_its_board(server):
     assert [t["state"] for t in board] == ["success"] * 3
     runs = (await client.get("/api/v1/cascades/ops-deploy/tasks/apply/runs")).json()
     assert runs[0]["wave"] == wave
+
+
+async def test_login_attempts_are_rate_limited_with_retry_after(server):
+    client = server.client()
+    statuses = []
+    for _ in range(8):
+        r = await client.post("/api/v1/login", json={"username": "reader_in", "password": "wrong-password"})
+        statuses.append(r.status_code)
+    assert statuses[0] == 401 and statuses[-1] == 429
+    assert int(r.headers["retry-after"]) >= 1
+    assert r.json()["error"]["code"] == "rate_limited"
