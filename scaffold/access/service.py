@@ -125,6 +125,28 @@ class AccessService:
             return None
         return Principal(user, "session", session=session)
 
+    async def current_user(self, principal: Principal) -> User | None:
+        """The caller of a long request (the event stream) as stored now, or None when their
+        credentials no longer hold: the user is disabled or gone, the token revoked or expired, the
+        session ended."""
+        if principal.user is None:
+            return None
+        user = await self.store.get_user(principal.user.username)
+        if user is None or user.disabled:
+            return None
+        now = self.clock.now()
+        if principal.token_id is not None:
+            token = await self.store.get_token(principal.token_id)
+            if token is None or token.revoked_at is not None:
+                return None
+            if token.expires_at is not None and token.expires_at <= now:
+                return None
+        if principal.session is not None:
+            session = await self.store.get_session(principal.session.id_hash)
+            if session is None or session.expires_at <= now:
+                return None
+        return user
+
     async def authenticate_password(self, username: str, password: str, remote: str | None) -> User | None:
         """The user when the password is right, else None. Raises :class:`TooManyAttempts` after
         too many failures for this username from this address (``remote``)."""

@@ -193,7 +193,7 @@ class Engine:
             self._cancel_check(cascade, name)
         del self.cascades[cascade]
         await self.store.delete_cascade(cascade)
-        self.bus.publish("cascade", cascade, action="deleted", by=by)
+        self.bus.publish("cascade", cascade, action="deleted", by=by, groups=list(c.spec.groups))
 
     # ---------------------------------------------------------------------------------- start
 

@@ -60,8 +60,8 @@ async def _apply(ctx: Context, path_name: str | None) -> tuple[s.ApplyResponse, 
     user = ctx.user
     existing = ctx.engine.cascades.get(spec.name)
     if existing is not None:
-        if not can_see(user, existing.spec.groups):
-            raise Forbidden(f"a cascade named '{spec.name}' exists and you may not change it")
+        if not can_see(user, existing.spec.groups):  # answer as for any cascade one may not see
+            raise NotFound(f"cascade '{spec.name}' does not exist (or you may not see it): pick another name")
         ctx.cascade(spec.name, Action.APPLY)
     elif not allowed(user, Action.APPLY, spec.groups):
         raise Forbidden(f"your role ({user.role.value}) may not apply cascades")

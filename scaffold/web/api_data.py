@@ -252,7 +252,7 @@ async def _current(ctx: Context, cascade: str, name: str) -> FileVersion:
     summary="Download a file",
     tag="datastore",
     response=None,
-    response_type="application/octet-stream",
+    response_type="*/*",  # the content type recorded at upload
     errors=(404,),
 )
 async def download_file(ctx: Context) -> StreamingResponse:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from scaffold.web.routing import Api, Query
 
 api = Api()
 KEEPALIVE_SECONDS = 15.0
+RECHECK_SECONDS = 1.0  # how often an open stream re-checks its caller's credentials and groups
 RUN_SCOPED = {"log", "display"}
 
 
@@ -51,17 +53,18 @@ def _run_id(event: Event) -> str:
     },
 )
 async def events(ctx: Context) -> StreamingResponse:
-    user = ctx.user
+    caller = [ctx.user]  # re-read while the stream is open (see RECHECK_SECONDS)
     engine = ctx.engine
     only = ctx.query["cascade"]
     runs = set(ctx.request.query_params.getlist("run"))
 
     def visible(event: Event) -> bool:
+        user = caller[0]
         if only and event.cascade != only:
             return False
         live = engine.cascades.get(event.cascade)
-        if live is None:
-            return event.kind == "cascade" and user.role.value == "admin"
+        if live is None:  # deleted: its event carries the groups it had
+            return event.kind == "cascade" and can_see(user, event.data.get("groups", ()))
         if not can_see(user, live.spec.groups):
             return False
         return event.kind not in RUN_SCOPED or _run_id(event) in runs
@@ -71,14 +74,24 @@ async def events(ctx: Context) -> StreamingResponse:
     backlog = _backlog(engine.bus, last, visible)
 
     async def stream() -> AsyncIterator[str]:
+        checked = time.monotonic()
         try:
             yield "retry: 2000\n\n"
             for item in backlog:
                 yield item
             while True:
                 try:
-                    event = await asyncio.wait_for(subscription.get(), KEEPALIVE_SECONDS)
+                    event: Event | None = await asyncio.wait_for(subscription.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:
+                    event = None
+                if time.monotonic() - checked >= RECHECK_SECONDS:
+                    user = await ctx.access.current_user(ctx.principal)
+                    if user is None:
+                        return  # disabled, deleted, token revoked or session ended: stop at once
+                    caller[0], checked = user, time.monotonic()
+                if event is not None and not visible(event):
+                    continue  # queued before the caller's groups or role changed
+                if event is None:
                     yield ": keepalive\n\n"
                     continue
                 if subscription.overflowed:

@@ -24,8 +24,6 @@ STARTED = time.time()
 class Health(Model):
     status: str = Field(description="ok")
     uptime: float
-    cascades: int
-    running: int
     executor: str
 
 
@@ -39,6 +37,7 @@ class Me(Model):
     role: str
     groups: list[str]
     via: str = Field(description="session, token or basic")
+    csrf_token: str | None = Field(description="with a browser session: the X-CSRF-Token to send on changes")
 
 
 class Node(Model):
@@ -64,14 +63,7 @@ class AuditRecord(Model):
 
 @api.route("GET", "/health", summary="Is the server up", tag="operations", response=Health, public=True)
 async def health(ctx: Context) -> Health:
-    engine = ctx.engine
-    return Health(
-        status="ok",
-        uptime=time.time() - STARTED,
-        cascades=len(engine.cascades),
-        running=engine.slots.in_use,
-        executor=engine.executor.name,
-    )
+    return Health(status="ok", uptime=time.time() - STARTED, executor=ctx.engine.executor.name)
 
 
 @api.route("GET", "/version", summary="Server version", tag="operations", response=Version, public=True)
@@ -85,7 +77,7 @@ async def version(ctx: Context) -> Version:
     summary="This API's OpenAPI document",
     tag="operations",
     public=True,
-    response=None,
+    response=dict[str, Any],
     status=200,
 )
 async def openapi(ctx: Context) -> JSONResponse:
@@ -125,7 +117,14 @@ async def docs(ctx: Context) -> HTMLResponse:
 @api.route("GET", "/me", summary="Who am I", tag="people", response=Me)
 async def me(ctx: Context) -> Me:
     user = ctx.user
-    return Me(username=user.username, role=user.role.value, groups=list(user.groups), via=ctx.principal.via)
+    session = ctx.principal.session
+    return Me(
+        username=user.username,
+        role=user.role.value,
+        groups=list(user.groups),
+        via=ctx.principal.via,
+        csrf_token=session.csrf_token if session else None,
+    )
 
 
 @api.route(

@@ -23,6 +23,7 @@ class TokenCreate(Model):
     expires_in_days: float | None = Field(
         None, gt=0, le=3650, description="omit for a token that never expires"
     )
+    username: str | None = Field(None, description="admins: make the token for this user (default: yourself)")
 
 
 class TokenView(Model):
@@ -189,7 +190,7 @@ async def change_password(ctx: Context) -> None:
 async def create_token(ctx: Context) -> TokenCreated:
     expires = ctx.body.expires_in_days
     expires_at = ctx.engine.clock.now() + expires * 86400 if expires else None
-    token, plaintext = await ctx.access.create_token(ctx.user, ctx.body.name, expires_at)
+    token, plaintext = await ctx.access.create_token(ctx.user, ctx.body.name, expires_at, ctx.body.username)
     return TokenCreated(**_token(token).model_dump(), token=plaintext)
 
 

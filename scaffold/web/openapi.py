@@ -80,13 +80,13 @@ def _operation(endpoint: Endpoint, components: _Components) -> dict[str, Any]:
                 ),
             },
         }
-    if endpoint.response is None:
-        op["responses"][str(endpoint.status)] = {"description": "Done"}
-    elif endpoint.response_type != "application/json":
+    if endpoint.response_type != "application/json":
         op["responses"][str(endpoint.status)] = {
             "description": "OK",
             "content": {endpoint.response_type: {"schema": {"type": "string"}}},
         }
+    elif endpoint.response is None:
+        op["responses"][str(endpoint.status)] = {"description": "Done"}
     else:
         for status in (endpoint.status, *endpoint.also):
             op["responses"][str(status)] = {

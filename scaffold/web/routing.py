@@ -101,6 +101,8 @@ async def _serve(endpoint: Endpoint, request: Request) -> Response:
         request, state.access, allow_basic=endpoint.basic, public=endpoint.public
     )
     ctx = Context(request, state.core, state.access, principal, dict(request.path_params))
+    if not endpoint.public:
+        ctx.user  # noqa: B018 - an anonymous caller learns nothing about the request: 401 first
     ctx.query = _parse_query(endpoint, request)
     if endpoint.body is not None:
         ctx.body = await _parse_body(endpoint.body, request)

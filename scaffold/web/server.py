@@ -11,6 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from scaffold import __version__
+from scaffold.errors import ScaffoldError
+
+
+class PortUnavailable(ScaffoldError):
+    code = "port_unavailable"
+    exit_code = 7
+
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -26,6 +33,21 @@ async def apply_examples(core: Any) -> list[str]:
         await core.engine.apply(spec, text, by="examples")
         names.append(spec.name)
     return names
+
+
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortUnavailable(
+                f"cannot listen on {host}:{port}: {exc.strerror}; "
+                "stop what uses it, or pass --port (SCAFFOLD_PORT)"
+            ) from None
 
 
 def _banner(settings: Any, url: str, password: str | None, examples: list[str]) -> str:
@@ -70,6 +92,7 @@ async def serve(settings: Any, *, examples: bool = False) -> None:
     from scaffold.engine.clock import SystemClock
     from scaffold.web.app import make_web_app
 
+    _check_port(settings.host, settings.port)  # before anything is created (e.g. the admin)
     core = await open_core(settings)
     try:
         access = AccessService(core.store, SystemClock(), session_ttl=settings.session_hours * 3600)

@@ -363,3 +363,30 @@ def test_without_a_docker_engine_serve_says_so_and_how_to_fix_it(tmp_path: Path)
     assert proc.returncode == 6
     assert "nonexistent/docker.sock" in proc.stderr and "--executor process" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_port_in_use_is_refused_before_anything_is_created(tmp_path: Path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "scaffold",
+                "serve",
+                "--data-dir",
+                str(tmp_path / "d"),
+                "--port",
+                str(port),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 7 and "Address already in use" in proc.stderr
+    assert not (tmp_path / "d").exists()  # no admin was created whose password nobody saw
