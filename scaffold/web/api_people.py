@@ -185,7 +185,7 @@ async def change_password(ctx: Context) -> None:
     body=TokenCreate,
     response=TokenCreated,
     status=201,
-    errors=(429,),
+    errors=(404, 429),  # 404: an admin named a user who does not exist
 )
 async def create_token(ctx: Context) -> TokenCreated:
     expires = ctx.body.expires_in_days

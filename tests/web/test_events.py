@@ -61,8 +61,9 @@ async def test_resume_with_last_event_id_replays_what_was_missed(server):
     await client.post("/api/v1/cascades/ops-deploy/start", json={})
     seen = await first
     cut = seen[2]["id"]
-    replay = await read_events(client, {"cascade": "ops-deploy"}, _wave_ended,
-                               headers={"Last-Event-ID": str(cut)})
+    replay = await read_events(
+        client, {"cascade": "ops-deploy"}, _wave_ended, headers={"Last-Event-ID": str(cut)}
+    )
     assert [e["id"] for e in replay] == [e["id"] for e in seen if e["id"] > cut]
 
 
