@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from scaffold.engine.board import StartPreview, TaskView
@@ -126,7 +125,6 @@ def wave(w: WaveRow) -> s.Wave:
 
 
 def run(r: RunRow) -> s.Run:
-    data = asdict(r)
     return s.Run(
         cascade=r.cascade,
         task=r.task,
@@ -146,7 +144,7 @@ def run(r: RunRow) -> s.Run:
         ended_at=r.ended_at,
         exit_code=r.exit_code,
         reason=r.reason,
-        display=data["display"],
+        display=r.display,
         display_error=r.display_error,
         loaded=r.loaded or {},
         stored=r.stored or {},
