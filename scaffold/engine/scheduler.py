@@ -364,6 +364,8 @@ class Engine:
                 )
                 if not retry:
                     write = self._transition(c, act.task, state, reason)
+                    if not self._closing:  # children start in the same step: no moment with nothing active
+                        self._propagate(c, act.task, wave)
                     await asyncio.gather(self.store.update_run(replace(run)), self._persist(c, [write]))
                     break
                 await self._retry(c, act, task.retries.delay, reason)
@@ -375,10 +377,8 @@ class Engine:
         finally:
             self._active.pop((c.spec.name, act.task), None)
             act.done.set()
-        if not self._closing:
-            self._propagate(c, act.task, wave)
-            if c.rows[act.task].state is State.SUCCESS and task.check is not None:
-                self._schedule_check(c, act.task)
+        if not self._closing and c.rows[act.task].state is State.SUCCESS and task.check is not None:
+            self._schedule_check(c, act.task)
         await self._wave_step(wave)
 
     async def _retry(self, c: LiveCascade, act: ActiveRun, delay: float, reason: str | None) -> None:

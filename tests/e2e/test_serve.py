@@ -300,13 +300,13 @@ def test_password_values_never_leave_the_server(docker_data_dir: Path, served: l
     everything = "\n".join(bodies)
     for secret in [*APP_PASSWORDS, "n3w-artifactory-secret"]:
         assert secret not in everything
+    client.close()
     server.stop()
     for path in docker_data_dir.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
             for secret in [*APP_PASSWORDS, "n3w-artifactory-secret"]:
                 assert secret.encode() not in data, f"{secret} in clear in {path}"
-    client.close()
 
 
 def test_sigterm_stops_gracefully_and_running_tasks_are_adopted(

@@ -706,3 +706,26 @@ async def test_whole_cascade_start_refused_while_a_task_outside_the_roots_subtre
         assert h.state("auto_root") == "success"
         stored = await h.store.load_tasks(h.name)
         assert {n: r.state.value for n, r in stored.items()} == h.states()
+
+
+async def test_no_moment_with_nothing_active_between_a_parent_and_its_children():
+    """Children start in the same step as their parent's result, not after it is written: an
+    observer must never see nothing active while the wave still has tasks to run."""
+    import asyncio
+
+    async with Harness(CHAIN) as h:
+        gate = asyncio.Event()
+        original = h.store.update_task
+
+        async def slow_update(row, expected):
+            if row.name == "a" and row.state.value == "success":
+                await gate.wait()  # the parent's result is slow to be written
+            return await original(row, expected)
+
+        h.store.update_task = slow_update
+        await h.start()
+        assert h.state("a") == "success"
+        assert h.state("b") in ("waiting", "running", "success")  # already started
+        gate.set()
+        await h.settle()
+        assert h.states() == dict.fromkeys("abcde", "success")
