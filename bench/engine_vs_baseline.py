@@ -8,8 +8,12 @@ the same processes (``sh -c 'echo x'`` through ``asyncio.create_subprocess_exec`
 the end) in topological order with the same concurrency (bench/_common.py:run_dag), nothing else.
 
 A third, informative column, *baseline+ns*, spawns ``sh -c 'echo x'`` through the same
-``unshare``/``bwrap`` prefix the process executor uses (its private mount namespace), so the cost of
+``unshare``/``bwrap`` prefix the process executor uses (its private mount namespace; as root, where
+the executor's process spawner makes the namespace itself, the ``unshare`` command), so the cost of
 that isolation can be told apart from the engine's own.
+
+The breakdown also times ``ProcessExecutor.run`` alone against the baseline spawn, with how long the
+event loop is busy per run (callbacks, and whatever blocks in them: a fork, a wait for an exec).
 
 Workloads: the 15-task shape of examples/application-deploy.yaml, a 1 -> 200 -> 1 fan-out, a 10-task
 and a 100-task chain, every task ``echo x``. Figures are medians over ``--repeats`` runs, the two
@@ -115,29 +119,57 @@ class _NullSink:
         pass
 
 
-async def executor_alone(count: int) -> tuple[float, float]:
-    """Seconds per run of ProcessExecutor.run (``echo x``, no engine, no store) and of the
-    baseline spawn, ``count`` sequential runs each, alternating."""
+class _LoopBusy:
+    """Time the event loop spends outside its selector's wait (running callbacks, including any
+    blocking call they make), by wrapping the selector's ``select``."""
+
+    def __init__(self) -> None:
+        self.selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+        self.select = self.selector.select
+        self.waiting = 0.0
+        self.selector.select = self._select
+
+    def _select(self, timeout: float | None = None) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.select(timeout)
+        finally:
+            self.waiting += time.perf_counter() - start
+
+    def close(self) -> None:
+        self.selector.select = self.select
+
+
+async def executor_alone(count: int) -> tuple[float, float, float, float]:
+    """Per run of ProcessExecutor.run (``echo x``, no engine, no store) and of the baseline
+    spawn, ``count`` sequential runs each, alternating: (median seconds of the executor, of the
+    baseline, mean seconds the event loop was busy per executor run, per baseline spawn)."""
     from scaffold.engine.ports import RunRequest
     from scaffold.executors.process import ProcessExecutor
 
     runs_dir = Path(tempfile.mkdtemp(prefix="scaffold-bench-exec-"))
+    executor = ProcessExecutor(runs_dir / "runs")
+    busy = _LoopBusy()
     try:
-        executor = ProcessExecutor(runs_dir / "runs")
         await executor.check_available()
         ex_times, base_times = [], []
+        ex_busy = base_busy = 0.0
         for i in range(count):
             request = RunRequest(run_id=f"bench.t.{i}", cascade="bench", task="t", number=i, script="echo x")
-            start = time.perf_counter()
+            waited, start = busy.waiting, time.perf_counter()
             result = await executor.run(request, _NullSink())
             ex_times.append(time.perf_counter() - start)
+            ex_busy += ex_times[-1] - (busy.waiting - waited)
             if result.exit_code != 0:
                 raise RuntimeError(f"executor run failed: {result}")
-            start = time.perf_counter()
+            waited, start = busy.waiting, time.perf_counter()
             await spawn_echo()
             base_times.append(time.perf_counter() - start)
-        return median(ex_times), median(base_times)
+            base_busy += base_times[-1] - (busy.waiting - waited)
+        return median(ex_times), median(base_times), ex_busy / count, base_busy / count
     finally:
+        busy.close()
+        await executor.close()
         shutil.rmtree(runs_dir, ignore_errors=True)
 
 
@@ -216,6 +248,8 @@ async def main() -> None:
     }
     executor_ms: list[float] = []
     spawn_ms: list[float] = []
+    executor_busy_ms: list[float] = []
+    spawn_busy_ms: list[float] = []
     for rep in range(args.repeats):
         for wname, shape in shapes.items():
             runs: list[Any] = [
@@ -237,10 +271,16 @@ async def main() -> None:
                 samples[wname]["fake"].append(
                     (await run_scaffold(wname, shape, args.max_running, fake=True))["run"]
                 )
-        ex, base = await executor_alone(50)
+        ex, base, ex_busy, base_busy = await executor_alone(50)
         executor_ms.append(ex * 1000)
         spawn_ms.append(base * 1000)
-        print(f"  repeat {rep + 1}/{args.repeats} done", flush=True)
+        executor_busy_ms.append(ex_busy * 1000)
+        spawn_busy_ms.append(base_busy * 1000)
+        print(
+            f"  repeat {rep + 1}/{args.repeats} done (ProcessExecutor.run alone {ex * 1000:.2f} ms, "
+            f"baseline spawn {base * 1000:.2f} ms)",
+            flush=True,
+        )
 
     med = {w: {k: median(v) for k, v in s.items() if v} for w, s in samples.items()}
     print()
@@ -302,6 +342,10 @@ async def main() -> None:
         f"  ProcessExecutor.run alone vs the baseline spawn:           "
         f"{median(executor_ms) - median(spawn_ms):6.2f} ms/task"
         f"  ({median(executor_ms):.2f} vs {median(spawn_ms):.2f} ms per run, 50 sequential runs)"
+    )
+    print(
+        f"    event loop busy per run (callbacks and what blocks in them): "
+        f"{median(executor_busy_ms):.2f} ms vs {median(spawn_busy_ms):.2f} ms for the baseline spawn"
     )
     print(f"    of which the mount-namespace prefix ({' '.join(prefix[:-1])}): {slope_ns:6.2f} ms/task")
     print()

@@ -4,7 +4,8 @@
 
 Spawns (``asyncio.create_subprocess_exec``, stdout read to the end, exit awaited) a series of
 commands that add one piece at a time of what ``ProcessExecutor`` starts for a task whose script
-is ``echo x``, in random order, and prints the median wall time of each:
+is ``echo x``, in random order, and prints the median wall time of each. As root the executor
+uses the process spawner (no command), so the commands are those of the ``unshare`` method:
 
 A. ``sh -c 'echo x'`` (the baseline of engine_vs_baseline.py);
 B. A behind the mount-namespace prefix the executor picked (``unshare --mount ...``);
@@ -61,10 +62,13 @@ async def main() -> None:
     try:
         executor = ProcessExecutor(root / "runs")
         await executor.check_available()
+        await executor.close()
         method = executor.method
         assert method is not None
         if method == "bwrap":
             raise SystemExit("bwrap does the bind mount itself: this breakdown is for the unshare methods")
+        if method == "syscall":  # the spawner makes the namespace itself: the command form instead
+            method = "unshare"
         prefix = [*_METHODS[method], "--"]
         run_dir = RunDir(root / "runs", "bench.t.1")
         request = RunRequest(run_id=run_dir.run_id, cascade="bench", task="t", number=1, script="echo x")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every benchmark of bench/ and print their figures (see bench/README.md).
 #
-#   bash bench/run_all.sh            # all of them, about 10 minutes on 2 cores
+#   bash bench/run_all.sh            # all of them, about 17 minutes on 2 cores
 #   QUICK=1 bash bench/run_all.sh    # fewer repeats, for a smoke check
 #
 # Needs `pip install -e .`, a Docker engine with the image ubuntu:20.04 (scripts/setup-docker.sh
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python}
-if [[ -n "${QUICK:-}" ]]; then R_ENGINE=2; R_DOCKER=1; R_TP=1; R_START=3; else R_ENGINE=7; R_DOCKER=5; R_TP=3; R_START=10; fi
+if [[ -n "${QUICK:-}" ]]; then R_ENGINE=2; R_DOCKER=1; R_TP=1; R_START=3; SERVE="--starts 3 --repeats 1 --duration 10"; else R_ENGINE=7; R_DOCKER=5; R_TP=3; R_START=10; SERVE="--diagnose"; fi
 
 section() { printf '\n==================== %s ====================\n' "$1"; }
 
@@ -32,3 +32,7 @@ fi
 
 section "store_bench.py"
 "$PY" store_bench.py
+
+section "serve_load.py"
+# shellcheck disable=SC2086 # SERVE holds several options
+"$PY" serve_load.py $SERVE

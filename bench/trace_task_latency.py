@@ -9,7 +9,9 @@ per-task time splits cleanly into:
 
 * **executor.run**: from the engine's call to the executor until it returns, split further for the
   process executor into thread hops (``asyncio.to_thread`` prepare/collect), spawn, the process's
-  own life, and the rest;
+  own life, and the rest -- or, with the process spawner (as root), the request, the time until
+  the spawner reports the process started (its child wrote the run directory by then, or is
+  writing it), and until it reports it exited;
 * **store awaits**: the time the task's coroutine is blocked on a store call (per method);
 * **the rest**: engine code and event-loop scheduling between those.
 
@@ -90,6 +92,25 @@ def patch_thread_hops(log: list[tuple[str, float, float]]) -> None:
         return transport, protocol
 
     loop.subprocess_exec = subprocess_exec  # type: ignore[method-assign]
+
+    # the process spawner (as root): request sent -> "started" -> "exited" replies
+    real_send = proc._SpawnerClient.send
+
+    def send(self: Any, child: Any, *args: Any, **kwargs: Any) -> None:
+        sent = now()
+        real_send(self, child, *args, **kwargs)
+        log.append(("spawner: send the request (and its plan)", sent, now()))
+
+        def started(_: Any) -> None:
+            log.append(("spawner: request sent -> started reported", sent, now()))
+            began = now()
+            child.exited.add_done_callback(
+                lambda _: log.append(("spawner: started -> exit reported", began, now()))
+            )
+
+        child.started.add_done_callback(started)
+
+    proc._SpawnerClient.send = send  # type: ignore[method-assign]
 
 
 async def main() -> None:

@@ -103,6 +103,7 @@ async def bench_process(runs: int, root: Path) -> None:
         bare_t.append(await timed(bare))
     report(f"process ({executor.method}), {runs} sequential runs", ours_t, bare_t)
     await executor.cleanup()
+    await executor.close()
 
 
 async def main(runs: int) -> None:

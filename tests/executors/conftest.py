@@ -104,17 +104,20 @@ async def _process_executor(tmp_path: Path, method: str | None = None) -> Proces
     if method is not None:
         problem = await executor._probe(method)
         if problem is not None:
+            await executor.close()
             pytest.skip(f"process isolation {method} does not work here: {problem}")
         executor.method = method
         return executor
     try:
         await executor.check_available()
     except ExecutorUnavailable as exc:
+        await executor.close()
         pytest.skip(f"the process executor cannot run here: {exc.message}")
     return executor
 
 
-# every isolation the process executor knows is checked where it works (the default one always)
+# every isolation the process executor knows is checked where it works (the default one always;
+# as root that is "syscall", the process spawner)
 _PROCESS_VARIANTS = ["process", "process:unshare", "process:unshare-user", "process:bwrap"]
 
 
@@ -123,11 +126,15 @@ async def executor(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     """Each executor in turn (the contract suite runs against all of them)."""
     if request.param.startswith("process"):
         method = request.param.partition(":")[2] or None
-        yield await _process_executor(tmp_path, method)
+        process = await _process_executor(tmp_path, method)
+        yield process
+        await process.close()  # its spawner, if it started one
         return
     yield request.getfixturevalue("docker_factory")()
 
 
 @pytest.fixture
-async def process_executor(tmp_path: Path) -> ProcessExecutor:
-    return await _process_executor(tmp_path)
+async def process_executor(tmp_path: Path) -> AsyncIterator[ProcessExecutor]:
+    executor = await _process_executor(tmp_path)
+    yield executor
+    await executor.close()
