@@ -3,7 +3,6 @@ SIGKILL mid-run and a restart on the same data directory, and secrets that never
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import signal
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import EXAMPLES, REPO
+from tests.tls_helpers import self_signed
 from tests.web.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -180,46 +180,12 @@ def test_serve_applies_runs_follows_sse_survives_sigkill(docker_data_dir: Path, 
     client.close()
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    import ipaddress
-
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
-
-
 def test_serve_over_https_with_a_self_signed_certificate(
     docker_data_dir: Path, served: list[ServeProcess], tmp_path: Path
 ):
     import ssl
 
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     context = ssl.create_default_context(cafile=str(cert))
     server = ServeProcess(
         docker_data_dir,
