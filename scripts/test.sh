@@ -10,7 +10,10 @@ python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 echo "== preparing the Docker engine and the local test images"
 bash scripts/setup-docker.sh
 
-export SCAFFOLD_REQUIRE_DOCKER=1
+echo "== preparing Chromium for the browser tests"
+bash scripts/setup-browser.sh
+
+export SCAFFOLD_REQUIRE_DOCKER=1 SCAFFOLD_REQUIRE_BROWSER=1
 echo "== lint"
 ruff check scaffold tests bench
 echo "== tests"

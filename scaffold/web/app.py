@@ -67,9 +67,11 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def make_web_app(core: Any, access: Any, *, settings: Any = None) -> Starlette:
     from scaffold.web.openapi import build_document
+    from scaffold.web.ui import ui_routes
 
     apis = api_modules()
     routes = [route for api in apis for route in api.starlette_routes()]
+    routes += ui_routes()  # the web UI: pages at /, static assets at /static
     app = Starlette(
         routes=routes,
         exception_handlers={

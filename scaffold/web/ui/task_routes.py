@@ -1,0 +1,3 @@
+"""Routes of the web UI (filled in by its module)."""
+
+ROUTES: list = []
