@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from scaffold.engine.model import CascadeSpec
 from scaffold.engine.records import (
@@ -200,6 +200,21 @@ class Store(Protocol):
     async def put_files(
         self, cascade: str, files: dict[str, bytes], written_by: str | None, content_type: str | None = None
     ) -> None: ...
+
+    async def put_file_from(
+        self,
+        cascade: str,
+        name: str,
+        source: BinaryIO,
+        size: int,
+        written_by: str | None,
+        content_type: str | None = None,
+    ) -> None:
+        """Write ``size`` bytes read from ``source`` (a file object at offset 0) as a new version of
+        one file, without holding the whole content in memory (uploads of large files)."""
+
+    async def read_file_range(self, cascade: str, name: str, version: int, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes of one version of a file from ``offset`` (downloads in chunks)."""
 
     async def list_files(self, cascade: str) -> list[FileVersion]:
         """The current version of every file (without data)."""

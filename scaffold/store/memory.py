@@ -25,6 +25,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import BinaryIO
 
 from scaffold.engine.model import CascadeSpec
 from scaffold.engine.records import (
@@ -295,6 +296,27 @@ class MemoryStore(MemoryAccess):
             version.data = bytes(data)
             entry.versions.append(version)
             entry.deleted, entry.deleted_by, entry.deleted_at = False, None, None
+
+    async def put_file_from(
+        self,
+        cascade: str,
+        name: str,
+        source: BinaryIO,
+        size: int,
+        written_by: str | None,
+        content_type: str | None = None,
+    ) -> None:
+        data = source.read(size)
+        if len(data) != size:
+            raise ValueError(f"file {name!r}: the upload ended after {len(data)} of {size} bytes")
+        await self.put_files(cascade, {name: data}, written_by, content_type)
+
+    async def read_file_range(self, cascade: str, name: str, version: int, offset: int, size: int) -> bytes:
+        entry = self._files.get(cascade, {}).get(name)
+        if entry is None or not 1 <= version <= len(entry.versions):
+            raise NotFound(f"file {name!r} of cascade {cascade!r} has no version {version}")
+        data = entry.versions[version - 1].data or b""
+        return data[offset : offset + max(size, 0)]
 
     async def list_files(self, cascade: str) -> list[FileVersion]:
         return [replace(f.versions[-1], data=None) for f in self._current_files(cascade).values()]

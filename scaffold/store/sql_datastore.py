@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 from scaffold.engine.records import FileVersion, ValueVersion
 from scaffold.errors import NotFound
 from scaffold.store.common import DEFAULT_CONTENT_TYPE
 from scaffold.store.sql import Db
+
+BLOB_CHUNK = 1 << 20  # bytes per step of incremental blob I/O
 
 # -------------------------------------------------------------------------------- env values
 
@@ -93,6 +95,53 @@ def put_files(
             "written_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (cascade, name, version, data, len(data), content_type or DEFAULT_CONTENT_TYPE, now, written_by),
         )
+
+
+def put_file_from(
+    db: Db,
+    cascade: str,
+    name: str,
+    source: BinaryIO,
+    size: int,
+    written_by: str | None,
+    content_type: str | None,
+    now: float,
+) -> None:
+    """One new version written with incremental blob I/O: the content goes from ``source`` into the
+    database in chunks (never whole in memory)."""
+    (version,) = db.execute(
+        "INSERT INTO files (cascade, name, version) VALUES (?, ?, 1) ON CONFLICT (cascade, name) "
+        "DO UPDATE SET version = version + 1, deleted_at = NULL, deleted_by = NULL RETURNING version",
+        (cascade, name),
+    ).fetchone()
+    cursor = db.execute(
+        "INSERT INTO file_versions (cascade, name, version, data, size, content_type, written_at, "
+        "written_by) VALUES (?, ?, ?, zeroblob(?), ?, ?, ?, ?)",
+        (cascade, name, version, size, size, content_type or DEFAULT_CONTENT_TYPE, now, written_by),
+    )
+    written = 0
+    with db.blobopen("file_versions", "data", cursor.lastrowid) as blob:
+        while written < size:
+            chunk = source.read(min(BLOB_CHUNK, size - written))
+            if not chunk:
+                raise ValueError(f"file {name!r}: the upload ended after {written} of {size} bytes")
+            blob.write(chunk)
+            written += len(chunk)
+
+
+def read_file_range(db: Db, cascade: str, name: str, version: int, offset: int, size: int) -> bytes:
+    row = db.execute(
+        "SELECT rowid, size FROM file_versions WHERE cascade = ? AND name = ? AND version = ?",
+        (cascade, name, version),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"file {name!r} of cascade {cascade!r} has no version {version}")
+    rowid, total = row
+    if offset >= total or size <= 0:
+        return b""
+    with db.blobopen("file_versions", "data", rowid, readonly=True) as blob:
+        blob.seek(offset)
+        return blob.read(min(size, total - offset))
 
 
 _FILE_FIELDS = "fv.name, fv.version, fv.size, fv.written_at, fv.written_by, fv.content_type"

@@ -25,7 +25,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiosqlite
 
@@ -256,6 +256,30 @@ class SqliteStore(SqliteAccess):
             self._clock(),
             atomic=True,
         )
+
+    async def put_file_from(
+        self,
+        cascade: str,
+        name: str,
+        source: BinaryIO,
+        size: int,
+        written_by: str | None,
+        content_type: str | None = None,
+    ) -> None:
+        await self._write(
+            sql_datastore.put_file_from,
+            cascade,
+            name,
+            source,
+            size,
+            written_by,
+            content_type,
+            self._clock(),
+            atomic=True,
+        )
+
+    async def read_file_range(self, cascade: str, name: str, version: int, offset: int, size: int) -> bytes:
+        return await self._read(sql_datastore.read_file_range, cascade, name, version, offset, size)
 
     async def list_files(self, cascade: str) -> list[FileVersion]:
         return await self._read(sql_datastore.list_files, cascade)

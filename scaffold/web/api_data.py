@@ -9,24 +9,28 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from starlette.responses import StreamingResponse
 
 from scaffold.access.policy import Action
 from scaffold.engine.records import FileVersion, ValueVersion
-from scaffold.errors import InvalidInput, NotFound
+from scaffold.errors import InvalidInput, NotFound, PayloadTooLarge
 from scaffold.web import schemas as s
 from scaffold.web import views
 from scaffold.web.context import Context
-from scaffold.web.routing import Api, read_limited
+from scaffold.web.routing import Api
 from scaffold.web.schemas import Model
 
 api = Api()
 KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}\Z")
 FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=@,-]{0,254}\Z")
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024  # bytes per chunk of a download
+SPOOL_IN_MEMORY = 1 << 20  # an upload up to this size stays in memory
 
 
 class InputsUpdate(Model):
@@ -259,18 +263,43 @@ async def download_file(ctx: Context) -> StreamingResponse:
     live = ctx.cascade()
     name = _file_name(ctx)
     info = await _current(ctx, live.spec.name, name)
-    data = (await ctx.store.get_files(live.spec.name, [name]))[name]
+    store, cascade = ctx.store, live.spec.name
 
     async def chunks() -> AsyncIterator[bytes]:
-        for start in range(0, len(data), CHUNK):
-            yield data[start : start + CHUNK]
+        # one version never changes, so reading it in chunks is consistent
+        for start in range(0, info.size, CHUNK):
+            yield await store.read_file_range(cascade, name, info.version, start, CHUNK)
 
     headers = {
         "Content-Disposition": f'attachment; filename="{name}"',
-        "Content-Length": str(len(data)),
+        "Content-Length": str(info.size),
         "X-Scaffold-Version": str(info.version),
     }
     return StreamingResponse(chunks(), media_type=info.content_type, headers=headers)
+
+
+def _spool_dir(ctx: Context) -> str | None:
+    """Uploads larger than SPOOL_IN_MEMORY go to a temporary file in the data directory."""
+    data_dir = getattr(ctx.core.settings, "data_dir", None)
+    if data_dir is None:
+        return None
+    path = Path(data_dir) / "uploads"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return str(path)
+
+
+async def _spool_body(request: Any, spool: Any, limit: int) -> int:
+    """Copy the request body into ``spool`` as it arrives; refuse it once it passes ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the file is larger than the limit of {limit} bytes (file_limit_bytes)")
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the file is larger than the limit of {limit} bytes (file_limit_bytes)")
+        spool.write(chunk)
+    return size
 
 
 @api.route(
@@ -288,10 +317,12 @@ async def upload_file(ctx: Context) -> FileInfo:
     live = ctx.cascade(action=Action.EDIT_FILES)
     name = _file_name(ctx)
     limit = ctx.core.settings.file_limit_bytes
-    data = await read_limited(ctx.request, limit)
     content_type = ctx.request.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
-    await ctx.store.put_files(live.spec.name, {name: data}, ctx.actor, content_type or None)
-    await ctx.audit("file.upload", f"{live.spec.name}/{name}", size=len(data))
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=_spool_dir(ctx)) as spool:
+        size = await _spool_body(ctx.request, spool, limit)
+        spool.seek(0)
+        await ctx.store.put_file_from(live.spec.name, name, spool, size, ctx.actor, content_type or None)
+    await ctx.audit("file.upload", f"{live.spec.name}/{name}", size=size)
     return _file(await _current(ctx, live.spec.name, name))
 
 

@@ -344,3 +344,27 @@ async def test_touching_a_token_on_every_request_costs_one_write_a_minute(store:
     await store.touch_token("tok1", 1100.0)
     assert store.commits == before + 1
     assert (await store.get_token("tok1")).last_used_at == 1100.0
+
+
+async def test_a_large_file_goes_into_the_database_without_being_held_in_memory(store, tmp_path: Path):
+    import tracemalloc
+
+    size = 48 << 20
+    source = tmp_path / "upload.bin"
+    with open(source, "wb") as out:
+        for i in range(size >> 20):
+            out.write(bytes([i % 251]) * (1 << 20))
+    tracemalloc.start()
+    try:
+        with open(source, "rb") as stream:
+            await store.put_file_from("deploy", "state.tar", stream, size, "alice")
+        total = 0
+        for offset in range(0, size, 256 << 10):
+            chunk = await store.read_file_range("deploy", "state.tar", 1, offset, 256 << 10)
+            assert chunk[:1] == bytes([(offset >> 20) % 251])
+            total += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == size
+    assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB of Python memory for a 48 MiB file"

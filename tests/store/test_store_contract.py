@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
 import pytest
 
@@ -430,6 +431,29 @@ async def test_delete_file_keeps_history_and_a_new_write_continues_it(store):
     await store.put_files("deploy", {"f": b"two"}, "carol")
     assert await store.get_files("deploy") == {"f": b"two"}
     assert [f.version for f in await store.file_versions("deploy", "f")] == [2, 1]
+
+
+async def test_files_written_from_a_stream_and_read_back_in_ranges(store):
+    content = bytes(range(256)) * (3 * 4096 + 7)  # ~3 MiB: several blob chunks, an odd tail
+    await store.put_file_from("deploy", "big.bin", io.BytesIO(content), len(content), "alice", "x/y")
+    await store.put_file_from("deploy", "big.bin", io.BytesIO(b"v2"), 2, "bob")
+    listed = await store.list_files("deploy")
+    assert [(f.name, f.version, f.size, f.content_type) for f in listed] == [
+        ("big.bin", 2, 2, "application/octet-stream")
+    ]
+    chunks, offset = [], 0
+    while chunk := await store.read_file_range("deploy", "big.bin", 1, offset, 1_000_003):
+        chunks.append(chunk)
+        offset += len(chunk)
+    assert b"".join(chunks) == content and len(chunks) == 4
+    assert await store.read_file_range("deploy", "big.bin", 1, len(content) - 3, 100) == content[-3:]
+    assert await store.read_file_range("deploy", "big.bin", 2, 0, 100) == b"v2"
+    assert await store.get_files("deploy") == {"big.bin": b"v2"}
+    with pytest.raises(NotFound):
+        await store.read_file_range("deploy", "big.bin", 3, 0, 10)
+    with pytest.raises(ValueError, match="ended after 3 of 10 bytes"):
+        await store.put_file_from("deploy", "short.bin", io.BytesIO(b"abc"), 10, "alice")
+    assert [f.name for f in await store.list_files("deploy")] == ["big.bin"]  # nothing half-written
 
 
 # ------------------------------------------------------------------------------------ inputs
