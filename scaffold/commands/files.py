@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -33,15 +34,22 @@ def upload(cascade: str, name: str, path: str | None, content_type: str | None, 
     """Upload PATH (default: ./NAME; '-' reads standard input) as the file NAME of CASCADE. The
     previous content is kept as an older version."""
     source = path or name
+    kind = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    headers = {"Content-Type": kind}
     try:
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        if source == "-":
+            body: Any = sys.stdin.buffer.read()
+        else:  # streamed from the file, never read whole into memory
+            body = open(source, "rb")  # noqa: SIM115 - closed below
+            headers["Content-Length"] = str(os.fstat(body.fileno()).st_size)
     except OSError as exc:
         raise CliError(f"cannot read {source}: {exc.strerror or exc}", EXIT_USAGE) from None
-    kind = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    with open_api() as api:
-        result = api.put(
-            f"/cascades/{seg(cascade)}/files/{seg(name)}", content=data, headers={"Content-Type": kind}
-        )
+    try:
+        with open_api() as api:
+            result = api.put(f"/cascades/{seg(cascade)}/files/{seg(name)}", content=body, headers=headers)
+    finally:
+        if hasattr(body, "close"):
+            body.close()
     if output != "table":
         emit(result, output)
     else:

@@ -153,3 +153,23 @@ def test_users_create_update_delete(admin: Cli, tmp_path: Path):
         == 3
     )
     assert ADMIN_PASSWORD not in created.stdout
+
+
+def test_a_large_file_streams_up_and_down_intact(admin: Cli, tmp_path: Path):
+    import hashlib
+
+    source = tmp_path / "state.tar"
+    digest = hashlib.sha256()
+    with open(source, "wb") as out:
+        for i in range(40):  # 40 MiB: spooled to disk on the server, written to SQLite in chunks
+            block = bytes([i]) * (1 << 20)
+            out.write(block)
+            digest.update(block)
+    uploaded = json.loads(
+        admin.ok("files", "upload", "foobar", "state.tar", str(source), "-o", "json").stdout
+    )
+    assert uploaded["size"] == 40 << 20
+    target = tmp_path / "back.tar"
+    admin.ok("files", "download", "foobar", "state.tar", str(target))
+    assert target.stat().st_size == 40 << 20
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == digest.hexdigest()
