@@ -98,7 +98,11 @@
         (this.handlers[kind] || []).forEach((fn) => fn(data, ev));
         (this.handlers["*"] || []).forEach((fn) => fn(kind, data, ev));
       }));
-      src.onopen = () => document.body.classList.remove("offline");
+      src.onopen = () => {
+        document.body.classList.remove("offline");
+        // a new stream does not replay what happened while there was none: pages re-read their state
+        document.dispatchEvent(new CustomEvent("scaffold:live-open"));
+      };
       src.onerror = () => document.body.classList.add("offline");
     },
   };
@@ -111,8 +115,8 @@
     let timer = null;
     const refresh = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => targets.forEach((el) => {
-        if (!document.body.contains(el)) return;
+      // asked again each time: a refresh swaps the element for a new one (outerHTML)
+      timer = setTimeout(() => document.querySelectorAll("[data-live-refresh]").forEach((el) => {
         htmx.ajax("GET", el.dataset.liveRefresh, { target: "#" + el.id, select: el.dataset.liveSelect || ("#" + el.id), swap: "outerHTML" });
       }), 400);
     };

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from scaffold.errors import ScaffoldError
-from scaffold.web.ui.render import LoginRequired, login_redirect, render
+from scaffold.web.ui.render import LoginRequired, login_redirect, render, viewer
 
 log = logging.getLogger("scaffold.web.ui")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -38,6 +38,10 @@ def page(handler: Handler) -> Handler:
         except LoginRequired:
             return login_redirect(request)
         except ScaffoldError as exc:
+            try:  # the top bar of the signed-in user, so that they can go on from the error page
+                who = await viewer(request)
+            except LoginRequired:
+                who = None
             return render(
                 request,
                 "error.html",
@@ -45,7 +49,7 @@ def page(handler: Handler) -> Handler:
                 status_code=exc.status,
                 message=exc.message,
                 details=exc.details,
-                who=None,
+                who=who,
             )
 
     return wrapped
