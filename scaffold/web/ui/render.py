@@ -24,7 +24,7 @@ from scaffold.web.context import SESSION_COOKIE
 STATES: dict[str, tuple[str, str]] = {
     "running": ("running", "▶"),
     "waiting": ("waiting", "◷"),
-    "awaiting_approval": ("awaiting approval", "✋"),
+    "awaiting_approval": ("awaiting approval", "⚑"),
     "blocked": ("blocked", "⊘"),
     "error": ("error", "✕"),
     "killed": ("killed", "■"),
