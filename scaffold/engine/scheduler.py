@@ -128,6 +128,12 @@ class Engine:
     def is_active(self, cascade: str) -> bool:
         return any(key[0] == cascade for key in self._active)
 
+    def active_run(self, cascade: str, task: str) -> RunRow | None:
+        """A copy of the run the engine is carrying out for ``task`` (waiting or running), with
+        its live display items; None when the task has no run in progress."""
+        act = self._active.get((cascade, task))
+        return replace(act.run) if act is not None else None
+
     def wave(self, wave_id: int) -> WaveRow | None:
         live = self._waves.get(wave_id)
         return live.row if live else None

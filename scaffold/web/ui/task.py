@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -72,10 +71,7 @@ def _view(request: Request, cascade: str, task: str) -> Any:
 def _active_run(request: Request, cascade: str, task: str) -> RunRow | None:
     """The engine's own row of the task's run while it is waiting or running: fresher than the
     store's (its display items are stored only when it ends)."""
-    active = getattr(request.app.state.core.engine, "_active", {})
-    act = active.get((cascade, task)) if isinstance(active, dict) else None
-    run = getattr(act, "run", None)
-    return replace(run) if isinstance(run, RunRow) else None
+    return request.app.state.core.engine.active_run(cascade, task)
 
 
 async def _log_size(store: Any, run_id: str) -> int:
