@@ -270,9 +270,13 @@ def test_nodes_change_colour_live_until_every_task_succeeds(ui, deploy, login, s
         note();
     }"""
     )
+    page.on("request", lambda request: bodies.append(request.url + (request.post_data or "")))
     page.wait_for_timeout(500)  # let the event stream connect (it also re-reads the states on connect)
-    response = ui.admin.post(f"/api/v1/cascades/{deploy}/start", json={})
-    assert response.status_code == 200, response.text
+    page.click("#start-cascade")  # started in the browser: the dialog shows what will start
+    dialog = page.locator("dialog[data-start-dialog][open]")
+    dialog.locator("[data-sd-confirm]").wait_for()
+    shot(page, "cascade-start-dialog")
+    dialog.locator("[data-sd-confirm]").click()
     page.wait_for_function("document.querySelectorAll('#graph g.node.st-running').length > 0", timeout=60_000)
     page.wait_for_function("document.getElementById('cascade-active').hidden === false")
     shot(page, "cascade-graph-running")
