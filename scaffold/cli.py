@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "start": ("scaffold.commands.start", "Start a cascade or one task (preview, confirm, follow)."),
     "kill": ("scaffold.commands.kill", "Kill a waiting or running task."),
     "logs": ("scaffold.commands.logs", "Print a run's log; follow it with -f."),
+    "exec": ("scaffold.commands.exec", "Open a shell in a task's container."),
     "inputs": ("scaffold.commands.inputs", "Set a cascade's input values."),
     "values": ("scaffold.commands.values", "Read or write datastore values."),
     "files": ("scaffold.commands.files", "Upload, download or delete datastore files."),

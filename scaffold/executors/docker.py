@@ -364,6 +364,9 @@ class DockerExecutor:
         api = await self._api()
         now = time.time() if now is None else now
         live, removed = await in_thread(self._remove_old_containers, api, now)
+        from scaffold.executors.shell import remove_shell_leftovers
+
+        await quietly(in_thread(remove_shell_leftovers, api, self.instance_id))  # copies for shells
         for path in expired_run_dirs(self.runs_dir, self.retention_seconds, now):
             run_id = path.name.removesuffix(OFFSET_SUFFIX)
             if run_id in live or run_id in self._active:

@@ -66,11 +66,12 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def make_web_app(core: Any, access: Any, *, settings: Any = None) -> Starlette:
+    from scaffold.web import api_shell
     from scaffold.web.openapi import build_document
     from scaffold.web.ui import ui_routes
 
     apis = api_modules()
-    routes = [route for api in apis for route in api.starlette_routes()]
+    routes = [route for api in apis for route in api.starlette_routes()] + api_shell.routes()
     routes += ui_routes()  # the web UI: pages at /, static assets at /static
     app = Starlette(
         routes=routes,
@@ -84,4 +85,5 @@ def make_web_app(core: Any, access: Any, *, settings: Any = None) -> Starlette:
     app.state.access = access
     app.state.settings = settings or core.settings
     app.state.openapi = build_document(apis)
+    api_shell.document(app.state.openapi)  # a websocket: not in the Api registry
     return app

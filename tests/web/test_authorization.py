@@ -18,6 +18,10 @@ trigger): a client sending a revoked token learns so at once.
 Placeholders in a row (``{tmp}``, ``{file}``...) are made fresh for every caller, so one caller's
 success (a delete, a start) never changes the next caller's outcome; ``Scratch`` below makes them.
 After each call the engine is settled (the started wave finishes, hanging tasks are killed).
+
+The shell websocket is in the table as method ``WS``: a refused handshake is its HTTP status, an
+accepted one is ``101`` -- and then the server, which runs the fake executor here, must end the
+session with its error frame (shells need the docker executor), which is checked too.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ import pytest
 from scaffold.access.records import Role
 from scaffold.engine.spec import parse_cascade
 from scaffold.web.api_events import RECHECK_SECONDS
+from scaffold.web.api_shell import PATH as SHELL_PATH
+from scaffold.web.api_shell import RUN_PATH as SHELL_RUN_PATH
 from scaffold.web.app import api_modules
 from tests.web.conftest import OPS, PASSWORD, Server
 
@@ -91,6 +97,12 @@ TABLE = [
     R("401 404 200 200 200 401 401", "POST",   "/cascades/ops-deploy/start", {"dry_run": True}, "dry run"),
     R("401 404 403 200 200 401 401", "POST",   "/cascades/ops-deploy/start", {"task": "apply"}, "one task"),
     R("401 404 403 200 200 401 401", "POST",   "/cascades/{busy}/tasks/block/kill"),
+    R("401 404 403 101 101 401 401", "WS",     "/cascades/ops-deploy/tasks/plan/shell"),
+    R("401 404 403 101 101 401 401", "WS",     "/cascades/ops-deploy/tasks/plan/shell?run=1", "run 1"),
+    R("401 404 403 404 404 401 401", "WS",     "/cascades/ops-deploy/tasks/plan/shell?run=99", "no run 99"),
+    R("401 400 400 400 400 401 401", "WS",     "/cascades/ops-deploy/tasks/plan/shell?run=x", "bad run"),
+    R("401 404 403 101 101 401 401", "WS",     "/cascades/ops-deploy/tasks/plan/runs/1/shell", "run in path"),
+    R("401 404 403 404 404 401 401", "WS",     "/cascades/ops-deploy/tasks/plan/runs/99/shell", "no run 99"),
     # runs, logs, waves
     R("401 404 200 200 200 401 401", "GET",    "/cascades/ops-deploy/tasks/plan/runs"),
     R("401 404 200 200 200 401 401", "GET",    "/cascades/ops-deploy/tasks/plan/runs/1"),
@@ -160,10 +172,13 @@ ROUTES = {
     for api in api_modules()
     for e in api.endpoints
 }
+ROUTES[("WS", SHELL_PATH)] = _route_pattern(SHELL_PATH)  # the websocket is not in the registry
+ROUTES[("WS", SHELL_RUN_PATH)] = _route_pattern(SHELL_RUN_PATH)
 
 
 def route_of(row: Row) -> tuple[str, str]:
-    matches = [key for key, pattern in ROUTES.items() if key[0] == row.method and pattern.match(row.path)]
+    path = row.path.partition("?")[0]
+    matches = [key for key, pattern in ROUTES.items() if key[0] == row.method and pattern.match(path)]
     assert len(matches) == 1, f"{row.id} matches {matches}"
     return matches[0]
 
@@ -270,6 +285,8 @@ def fill(value: Any, values: dict[str, str]) -> Any:
 async def send(client: httpx.AsyncClient, row: Row, values: dict[str, str]) -> int:
     path = fill(row.path, values)
     headers = fill(dict(row.headers), values)
+    if row.method == "WS":
+        return await send_websocket(client, path, headers)
     kwargs: dict[str, Any] = {}
     if isinstance(row.body, dict):
         kwargs["json"] = fill(row.body, values)
@@ -285,6 +302,27 @@ async def send(client: httpx.AsyncClient, row: Row, values: dict[str, str]) -> i
     response = await client.request(row.method, path, headers=headers, **kwargs)
     assert response.status_code < 500, response.text
     return response.status_code
+
+
+async def send_websocket(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> int:
+    """The handshake's status; an accepted shell must then end with the fake executor's refusal."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    if "authorization" in client.headers:
+        headers = {"Authorization": client.headers["authorization"], **headers}
+    url = str(client.base_url).replace("http", "ws", 1) + path
+    try:
+        async with connect(url, additional_headers=headers, open_timeout=10) as websocket:
+            frames = [frame async for frame in websocket]
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        body = json.loads(exc.response.body)
+        assert body["error"]["code"] and body["error"]["message"], body
+        return status
+    last = json.loads(frames[-1])
+    assert last["type"] == "error" and "docker executor" in last["message"], frames
+    return 101
 
 
 async def prepared(server: Server) -> dict[str, str]:
