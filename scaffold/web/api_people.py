@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from scaffold.access.policy import Action, actions_of, allowed
 from scaffold.access.records import Role, Token, User
-from scaffold.web.context import SESSION_COOKIE, Context
+from scaffold.web.context import SESSION_COOKIE, Context, set_session_cookie
 from scaffold.web.routing import Api, Query
 from scaffold.web.schemas import Model
 
@@ -140,15 +140,7 @@ async def login(ctx: Context) -> JSONResponse:
         expires_at=session.expires_at,
     )
     response = JSONResponse(body.model_dump())
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=int(session.expires_at - session.created_at),
-        httponly=True,
-        samesite="lax",
-        secure=ctx.request.url.scheme == "https",
-        path="/",
-    )
+    set_session_cookie(response, ctx.request, session, cookie)
     return response
 
 

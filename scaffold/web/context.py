@@ -126,3 +126,16 @@ def _check_csrf(request: Request, principal: Principal) -> None:
     sent = request.headers.get(CSRF_HEADER, "")
     if not expected or not hmac.compare_digest(sent, expected):
         raise Forbidden("missing or wrong CSRF token: send the X-CSRF-Token header (GET /api/v1/me gives it)")
+
+
+def set_session_cookie(response: Any, request: Any, session: Any, cookie: str) -> None:
+    """The browser session cookie: HttpOnly, SameSite=Lax, Secure under TLS, as long as the session."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=int(session.expires_at - session.created_at),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )

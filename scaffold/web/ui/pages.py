@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from scaffold.errors import ScaffoldError
-from scaffold.web.context import SESSION_COOKIE
+from scaffold.web.context import SESSION_COOKIE, set_session_cookie
 from scaffold.web.ui.render import Viewer, render, viewer
 
 RECENT_FAILURES = 10
@@ -49,15 +49,7 @@ async def login_submit(request: Request) -> Response:
         response.headers.update(headers)
         return response
     response = RedirectResponse(next_url, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=int(session.expires_at - session.created_at),
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
+    set_session_cookie(response, request, session, cookie)
     return response
 
 
