@@ -81,33 +81,25 @@ async def datastore_page(request: Request) -> Response:
 
 
 async def value_versions_fragment(request: Request) -> Response:
-    who = await viewer(request)
-    live = visible_cascade(request, who, request.path_params["cascade"])
-    versions = await call_api(
-        api_data.value_versions,
-        request,
-        who,
-        list[api_data.ValueInfo],
-        cascade=live.spec.name,
-        key=request.path_params["key"],
-    )
+    live, versions = await _versions(request, api_data.value_versions, list[api_data.ValueInfo], "key")
     masker = secret_masker(live)
     versions = [_value_row(v, masker) for v in versions]
     return render(request, "datastore_value_versions.html", versions=versions)
 
 
 async def file_versions_fragment(request: Request) -> Response:
+    _, versions = await _versions(request, api_data.file_versions, list[api_data.FileInfo], "name")
+    return render(request, "datastore_file_versions.html", versions=versions)
+
+
+async def _versions(request: Request, handler: Any, model: Any, param: str) -> tuple[Any, list[Any]]:
+    """The visible cascade, and the versions ``handler`` lists of the value or file named by the
+    path parameter ``param``."""
     who = await viewer(request)
     live = visible_cascade(request, who, request.path_params["cascade"])
-    versions = await call_api(
-        api_data.file_versions,
-        request,
-        who,
-        list[api_data.FileInfo],
-        cascade=live.spec.name,
-        name=request.path_params["name"],
-    )
-    return render(request, "datastore_file_versions.html", versions=versions)
+    params = {"cascade": live.spec.name, param: request.path_params[param]}
+    versions = await call_api(handler, request, who, model, **params)
+    return live, versions
 
 
 async def webhooks_page(request: Request) -> Response:
