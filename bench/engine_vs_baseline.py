@@ -1,6 +1,6 @@
 """Scaffold (real engine, SQLite store, process executor) vs a minimal asyncio baseline.
 
-    python bench/engine_vs_baseline.py [--repeats 7] [--max-running 256] [--profile WORKLOAD]
+    python bench/engine_vs_baseline.py [--repeats 7] [--max-running 256] [--tmp DIR] [--profile WORKLOAD]
 
 Scaffold goes through ``open_core`` with a fresh data directory per run of a workload, the SQLite
 store and the process executor; ``max_running`` is high enough not to throttle. The baseline spawns
@@ -22,6 +22,22 @@ sides alternating so that load from other jobs hits both alike. The per-task ove
 Start-up (``open_core`` + ``apply``, including the executor's namespace probe and the schema
 migration of a new database) is reported on its own.
 
+CPU time, a figure that depends much less on the machine's load than wall time: for each run of a
+workload, the CPU time used from ``start`` to the wave's end by the Scaffold side -- the server
+(this process, all its threads: ``getrusage``), the process spawner (its threads, from
+``/proc/<pid>/task/*/schedstat``; its main thread, and the thread that makes run directories
+ahead) and the scripts it started (the spawner's reaped children,
+``cutime + cstime`` in clock ticks) -- and by the baseline side (this process and its reaped
+children, ``getrusage``); the per-task CPU overhead is the chain slope of their difference.
+
+``--tmp DIR``: where the fresh data directories (and so the run directories) are made; by default
+the system's temporary directory. Creating files costs what that file system makes it cost: on an
+ext4 without a journal, allocating an inode skips every inode of the block group freed in the last
+minute (five, while its inode table block is not written back), so next to a shared ``/tmp`` where
+files come and go it can cost 50 times as much CPU as elsewhere on the same disk. For that reason the
+data directories are all removed at the end, not after each run (a server does not delete hundreds
+of files in the middle of a wave; the benchmark's own cleanup would slow the next run down).
+
 ``--profile WORKLOAD`` (deploy, fan200, chain10, chain100) runs Scaffold on that workload once under
 pyinstrument (if installed, else cProfile) and prints where the time goes.
 """
@@ -31,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -57,6 +74,54 @@ from scaffold.engine.spec import parse_cascade
 from scaffold.engine.states import State
 
 TARGET_MS_PER_TASK = 5.0
+CPU_KEYS = ("cpu_server", "cpu_spawner", "cpu_ahead", "cpu_scripts")
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> tuple[float, float]:
+    """CPU seconds of this process (all threads) and of its reaped children."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
+
+
+def process_cpu(pid: int | None) -> tuple[float, float, float]:
+    """CPU seconds of process ``pid``: its main thread and its other threads (ns precision), and
+    its reaped children (clock ticks); zeros without it."""
+    if pid is None:
+        return 0.0, 0.0, 0.0
+    try:
+        main = others = 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
+                ns = int(stat.read().split()[0])
+            if int(tid) == pid:
+                main += ns
+            else:
+                others += ns
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return main / 1e9, others / 1e9, (int(fields[13]) + int(fields[14])) / _TICK
+    except (OSError, ValueError, IndexError):
+        return 0.0, 0.0, 0.0
+
+
+_LEFT: list[Path] = []
+
+
+def remove_later(path: Path) -> None:
+    """Remove ``path`` when the benchmark ends, not now (see the module's docstring: ``--tmp``)."""
+    _LEFT.append(path)
+
+
+def remove_left() -> None:
+    while _LEFT:
+        shutil.rmtree(_LEFT.pop(), ignore_errors=True)
+
+
+def spawner_pid(core_or_executor: Any) -> int | None:
+    executor = getattr(core_or_executor, "executor", core_or_executor)
+    client = getattr(executor, "_spawner", None)
+    return client.pid if client is not None else None
 
 
 def workloads() -> dict[str, Shape]:
@@ -79,9 +144,12 @@ async def run_scaffold(name: str, shape: Shape, max_running: int, *, fake: bool 
         t2 = time.perf_counter()
         await core.engine.apply(spec, text, by="bench")
         t3 = time.perf_counter()
+        spawner = spawner_pid(core)
+        server0, spawner0 = own_cpu()[0], process_cpu(spawner)
         wave = await core.engine.start(name, by="bench")
         await core.engine.wait_wave(wave.id)
         t4 = time.perf_counter()
+        server1, spawner1 = own_cpu()[0], process_cpu(spawner)
         bad = [v.name for v in core.engine.board(name) if v.state is not State.SUCCESS]
         if bad:
             raise RuntimeError(
@@ -97,15 +165,29 @@ async def run_scaffold(name: str, shape: Shape, max_running: int, *, fake: bool 
             "startup": t3 - t1,
             "run": t4 - t3,
             "close": t5 - t4,
+            "cpu_server": server1 - server0,
+            "cpu_spawner": spawner1[0] - spawner0[0],
+            "cpu_ahead": spawner1[1] - spawner0[1],
+            "cpu_scripts": spawner1[2] - spawner0[2],
         }
     finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        remove_later(data_dir)
 
 
 async def run_baseline(shape: Shape, concurrency: int, argv: tuple[str, ...]) -> float:
+    return (await run_baseline_cpu(shape, concurrency, argv))[0]
+
+
+async def run_baseline_cpu(
+    shape: Shape, concurrency: int, argv: tuple[str, ...]
+) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of the runner, of the scripts)."""
+    cpu0 = own_cpu()
     start = time.perf_counter()
     await run_dag(shape, lambda _name: spawn_echo(argv), concurrency)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    cpu1 = own_cpu()
+    return wall, cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
 
 
 class _NullSink:
@@ -140,10 +222,13 @@ class _LoopBusy:
         self.selector.select = self.select
 
 
-async def executor_alone(count: int) -> tuple[float, float, float, float]:
+async def executor_alone(count: int) -> dict[str, float]:
     """Per run of ProcessExecutor.run (``echo x``, no engine, no store) and of the baseline
-    spawn, ``count`` sequential runs each, alternating: (median seconds of the executor, of the
-    baseline, mean seconds the event loop was busy per executor run, per baseline spawn)."""
+    spawn, ``count`` sequential runs each, alternating: median seconds of the executor
+    (``executor``) and of the baseline (``spawn``); mean seconds the event loop was busy per
+    executor run and per baseline spawn (``executor_busy``, ``spawn_busy``); mean CPU seconds per
+    run of this process, the spawner and the script (``executor_cpu``), of this process and the
+    script for the baseline (``spawn_cpu``)."""
     from scaffold.engine.ports import RunRequest
     from scaffold.executors.process import ProcessExecutor
 
@@ -153,24 +238,36 @@ async def executor_alone(count: int) -> tuple[float, float, float, float]:
     try:
         await executor.check_available()
         ex_times, base_times = [], []
-        ex_busy = base_busy = 0.0
+        ex_busy = base_busy = ex_cpu = base_cpu = 0.0
         for i in range(count):
             request = RunRequest(run_id=f"bench.t.{i}", cascade="bench", task="t", number=i, script="echo x")
+            pid = spawner_pid(executor)
+            cpu0, spawner0 = sum(own_cpu()), sum(process_cpu(pid))
             waited, start = busy.waiting, time.perf_counter()
             result = await executor.run(request, _NullSink())
             ex_times.append(time.perf_counter() - start)
             ex_busy += ex_times[-1] - (busy.waiting - waited)
+            ex_cpu += sum(own_cpu()) - cpu0 + sum(process_cpu(spawner_pid(executor))) - spawner0
             if result.exit_code != 0:
                 raise RuntimeError(f"executor run failed: {result}")
+            cpu0 = sum(own_cpu())
             waited, start = busy.waiting, time.perf_counter()
             await spawn_echo()
             base_times.append(time.perf_counter() - start)
             base_busy += base_times[-1] - (busy.waiting - waited)
-        return median(ex_times), median(base_times), ex_busy / count, base_busy / count
+            base_cpu += sum(own_cpu()) - cpu0
+        return {
+            "executor": median(ex_times),
+            "spawn": median(base_times),
+            "executor_busy": ex_busy / count,
+            "spawn_busy": base_busy / count,
+            "executor_cpu": ex_cpu / count,
+            "spawn_cpu": base_cpu / count,
+        }
     finally:
         busy.close()
         await executor.close()
-        shutil.rmtree(runs_dir, ignore_errors=True)
+        remove_later(runs_dir)
 
 
 async def isolation_prefix() -> tuple[str, ...]:
@@ -178,11 +275,12 @@ async def isolation_prefix() -> tuple[str, ...]:
     from scaffold.executors.process import _METHODS, ProcessExecutor
 
     probe_dir = Path(tempfile.mkdtemp(prefix="scaffold-bench-probe-"))
+    executor = ProcessExecutor(probe_dir)
     try:
-        executor = ProcessExecutor(probe_dir)
         await executor.check_available()
         method = executor.method
     finally:
+        await executor.close()  # its spawner, before the directory goes
         shutil.rmtree(probe_dir, ignore_errors=True)
     if method == "bwrap":
         return ("bwrap", "--dev-bind", "/", "/", "--")
@@ -219,7 +317,10 @@ async def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--max-running", type=int, default=256)
     parser.add_argument("--profile", choices=["deploy", "fan200", "chain10", "chain100"])
+    parser.add_argument("--tmp", help="where the data directories go (default: the temporary directory)")
     args = parser.parse_args()
+    if args.tmp:
+        tempfile.tempdir = os.path.abspath(args.tmp)
     shapes = workloads()
     if args.profile:
         await run_scaffold("warmup", chain(3), args.max_running)
@@ -227,6 +328,7 @@ async def main() -> None:
         return
 
     print_machine()
+    print(f"data directories in {tempfile.gettempdir()}")
     prefix = await isolation_prefix()
     ns_argv = (*prefix, "sh", "-c", "echo x")
     plain = ("sh", "-c", "echo x")
@@ -243,17 +345,21 @@ async def main() -> None:
             "open_core": [],
             "apply": [],
             "fake": [],
+            "fake_cpu": [],
+            "cpu_server": [],
+            "cpu_spawner": [],
+            "cpu_ahead": [],
+            "cpu_scripts": [],
+            "cpu_runner": [],
+            "cpu_base_scripts": [],
         }
         for w in shapes
     }
-    executor_ms: list[float] = []
-    spawn_ms: list[float] = []
-    executor_busy_ms: list[float] = []
-    spawn_busy_ms: list[float] = []
+    alone: dict[str, list[float]] = {}  # executor_alone's figures, in ms, one per repeat
     for rep in range(args.repeats):
         for wname, shape in shapes.items():
             runs: list[Any] = [
-                ("baseline", lambda s=shape: run_baseline(s, args.max_running, plain)),
+                ("baseline", lambda s=shape: run_baseline_cpu(s, args.max_running, plain)),
                 ("scaffold", lambda s=shape, n=wname: run_scaffold(n, s, args.max_running)),
                 ("baseline_ns", lambda s=shape: run_baseline(s, args.max_running, ns_argv)),
             ]
@@ -263,22 +369,25 @@ async def main() -> None:
                 out = await fn()
                 if side == "scaffold":
                     samples[wname]["scaffold"].append(out["run"])
-                    for key in ("startup", "open_core", "apply"):
+                    for key in ("startup", "open_core", "apply", *CPU_KEYS):
                         samples[wname][key].append(out[key])
+                elif side == "baseline":
+                    wall, runner, scripts = out
+                    samples[wname]["baseline"].append(wall)
+                    samples[wname]["cpu_runner"].append(runner)
+                    samples[wname]["cpu_base_scripts"].append(scripts)
                 else:
                     samples[wname][side].append(out)
             if wname.startswith("chain"):  # the engine + SQLite alone, for the breakdown
-                samples[wname]["fake"].append(
-                    (await run_scaffold(wname, shape, args.max_running, fake=True))["run"]
-                )
-        ex, base, ex_busy, base_busy = await executor_alone(50)
-        executor_ms.append(ex * 1000)
-        spawn_ms.append(base * 1000)
-        executor_busy_ms.append(ex_busy * 1000)
-        spawn_busy_ms.append(base_busy * 1000)
+                fake = await run_scaffold(wname, shape, args.max_running, fake=True)
+                samples[wname]["fake"].append(fake["run"])
+                samples[wname]["fake_cpu"].append(fake["cpu_server"])
+        for key, value in (await executor_alone(50)).items():
+            alone.setdefault(key, []).append(value * 1000)
+        ex, base = alone["executor"][-1], alone["spawn"][-1]
         print(
-            f"  repeat {rep + 1}/{args.repeats} done (ProcessExecutor.run alone {ex * 1000:.2f} ms, "
-            f"baseline spawn {base * 1000:.2f} ms)",
+            f"  repeat {rep + 1}/{args.repeats} done (ProcessExecutor.run alone {ex:.2f} ms, "
+            f"baseline spawn {base:.2f} ms; load average {os.getloadavg()[0]:.2f})",
             flush=True,
         )
 
@@ -334,18 +443,49 @@ async def main() -> None:
         f"(target <= {TARGET_MS_PER_TASK:.0f} ms): {verdict(slope <= TARGET_MS_PER_TASK)}"
     )
     print(f"  per-repeat slopes: {', '.join(f'{x:.2f}' for x in per_rep)} ms (median {median(per_rep):.2f})")
+
+    def cpu_slope(keys: tuple[str, ...], i: int | None = None) -> float:
+        def total(w: str) -> float:
+            if i is None:
+                return sum(med[w][k] for k in keys)
+            return sum(samples[w][k][i] for k in keys)
+
+        return (total("chain100") - total("chain10")) / 90 * 1000
+
+    ours, theirs = CPU_KEYS, ("cpu_runner", "cpu_base_scripts")
+    cpu_over = [cpu_slope(ours, i) - cpu_slope(theirs, i) for i in range(args.repeats)]
+    print(
+        f"CPU time per task (chain slope, medians): Scaffold {cpu_slope(ours):.2f} ms "
+        f"(server {cpu_slope(ours[:1]):.2f}, process spawner {cpu_slope(ours[1:2]):.2f} "
+        f"+ its thread making run directories ahead {cpu_slope(ours[2:3]):.2f}, "
+        f"scripts {cpu_slope(ours[3:]):.2f}), baseline {cpu_slope(theirs):.2f} ms "
+        f"(runner {cpu_slope(theirs[:1]):.2f}, scripts {cpu_slope(theirs[1:]):.2f})"
+    )
+    print(
+        f"  CPU overhead over the baseline: {cpu_slope(ours) - cpu_slope(theirs):.2f} ms/task "
+        f"(per repeat: {', '.join(f'{x:.2f}' for x in cpu_over)}; median {median(cpu_over):.2f})"
+    )
+    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     engine_slope = (med["chain100"]["fake"] - med["chain10"]["fake"]) / 90 * 1000
     print()
     print("where the per-task overhead goes (medians):")
-    print(f"  engine + SQLite store, FakeExecutor (chain slope):          {engine_slope:6.2f} ms/task")
     print(
-        f"  ProcessExecutor.run alone vs the baseline spawn:           "
-        f"{median(executor_ms) - median(spawn_ms):6.2f} ms/task"
-        f"  ({median(executor_ms):.2f} vs {median(spawn_ms):.2f} ms per run, 50 sequential runs)"
+        f"  engine + SQLite store, FakeExecutor (chain slope):          {engine_slope:6.2f} ms/task"
+        f"  (CPU {cpu_slope(('fake_cpu',)):.2f} ms/task)"
     )
     print(
+        f"  ProcessExecutor.run alone vs the baseline spawn:           "
+        f"{median(alone['executor']) - median(alone['spawn']):6.2f} ms/task"
+        f"  ({median(alone['executor']):.2f} vs {median(alone['spawn']):.2f} ms per run, 50 sequential runs)"
+    )
+    m = {key: median(values) for key, values in alone.items()}
+    print(
         f"    event loop busy per run (callbacks and what blocks in them): "
-        f"{median(executor_busy_ms):.2f} ms vs {median(spawn_busy_ms):.2f} ms for the baseline spawn"
+        f"{m['executor_busy']:.2f} ms vs {m['spawn_busy']:.2f} ms for the baseline spawn"
+    )
+    print(
+        f"    CPU per run (this process, the spawner and its threads, the script): "
+        f"{m['executor_cpu']:.2f} ms vs {m['spawn_cpu']:.2f} ms for the baseline spawn"
     )
     print(f"    of which the mount-namespace prefix ({' '.join(prefix[:-1])}): {slope_ns:6.2f} ms/task")
     print()
@@ -356,4 +496,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        remove_left()

@@ -4,10 +4,11 @@ The run directory ``<runs_dir>/<run_id>/`` is bind-mounted onto ``/tmp/run`` ins
 namespace, so every run sees its own ``/tmp/run`` while the rest of the host filesystem is shared.
 The first method that works here is used (checked once, with a real bind mount):
 
-1. as root ("syscall"): the namespace and bind mount made by the child itself between fork and exec
-   (:mod:`scaffold.executors.mountns`, no extra program), forked by the process spawner
-   (:mod:`scaffold.executors.spawner`), a small process started once, so that the server itself never
-   forks; else ``unshare --mount --propagation private``;
+1. as root ("syscall"): the process spawner (:mod:`scaffold.executors.spawner`), a small process
+   started once, makes the namespace and the bind mount with system calls
+   (:mod:`scaffold.executors.mountns`, no extra program) and starts the script in it with
+   ``posix_spawn``, so that the server itself never forks; else
+   ``unshare --mount --propagation private``;
 2. with unprivileged user namespaces, ``unshare --user --map-root-user --mount`` to bind-mount,
    then a nested ``unshare --user --map-user=<uid>`` so the script runs with Scaffold's own uid
    (where that option is missing, the script runs as the namespace's root);
@@ -27,11 +28,13 @@ escaped with ``setsid`` is not.
 
 With the spawner, a run costs the server's event loop a few system calls and no fork, no thread
 hop and no wait: a pipe for the output, one message to the spawner (the pipe's write end goes
-along, and so does the plan of the run directory, which the spawner's child writes before it
-makes its namespace), then the replies "started" (the pid) and "exited" (the wait status). The
-spawner writes and removes the pid file. A run with large files (over ``PLAN_MAX_BYTES``) or whose
-directory is already there has it prepared in one thread hop, which sends the request right away.
-What the run left is read in one more thread hop, and only if there is something to read
+along, and so does the plan of the run directory, which the spawner writes before it makes the
+namespace, mostly by renaming into place a directory it made ahead), then the replies "started"
+(the pid) and "exited" (the wait status). The spawner writes and removes the pid file. (A run
+directory made ahead holds an empty ``.scaffold/exit_code`` from the start, which reads as no exit
+code until the script's shell writes it.) A run with large files (over ``PLAN_MAX_BYTES``) or
+whose directory is already there has it prepared in one thread hop, which sends the request right
+away. What the run left is read in one more thread hop, and only if there is something to read
 (variables or files to store, a ``.display``). If the spawner dies, the runs it started are killed
 and end with "the process spawner died"; the next run starts a new one. The other methods start
 their wrapper command from here, with a thread hop to prepare the run directory and the pid file
@@ -101,7 +104,7 @@ WHAT_TO_DO = (
 
 def isolated_argv(method: str, run_dir: Path, shell: list[str]) -> list[str]:
     """The command that runs ``entry.sh`` with ``run_dir`` seen at ``/tmp/run``."""
-    if method == "syscall":  # the spawner's child makes the namespace and the mount (mountns)
+    if method == "syscall":  # the spawner makes the namespace and the mount (mountns)
         return [*shell, sh.ENTRY_PATH]
     if method == "bwrap":
         mounts = ["--dev-bind", "/", "/", "--bind", str(run_dir), sh.RUN_MOUNT, "--chdir", sh.RUN_MOUNT]
@@ -141,6 +144,7 @@ def _node() -> str:
 SPAWNER_DIED = "the process spawner died"
 EXECUTOR_CLOSED = "the executor was closed"
 SPAWNER_START_SECONDS = 30.0
+SPAWNER_EXIT_SECONDS = 5.0
 _ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding the scaffold package
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from scaffold.executors.spawner import main; main()"
 
@@ -168,9 +172,9 @@ class _Child:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, seq: int):
         self.seq = seq
-        # its pid (its process group too), or why no process was forked for it
+        # its pid (its process group too), or why no process was started for it
         self.started: asyncio.Future[int | str] = loop.create_future()
-        # its wait status, or why it could not exec; None if the spawner died
+        # its wait status (or a reason why there is none); None if the spawner died
         self.exited: asyncio.Future[int | str | None] = loop.create_future()
 
 
@@ -187,6 +191,8 @@ class _SpawnerClient:
         self.reason = ""  # why it is no longer alive
         self.pid: int | None = None  # the spawner's, from its hello
         self.hello: asyncio.Future[None] = loop.create_future()
+        self.gone: asyncio.Future[None] = loop.create_future()  # the socket is closed
+        self._closing = False  # aclose() is waiting for the spawner to exit
         self.children: dict[int, _Child] = {}  # by sequence number
         self._seq = 0
         self._buffer = bytearray()
@@ -326,7 +332,7 @@ class _SpawnerClient:
         except OSError:
             data = b""
         if not data:
-            self._shut(SPAWNER_DIED)
+            self._shut(EXECUTOR_CLOSED if self._closing else SPAWNER_DIED)
             return
         self._buffer += data
         for body in spawner.split_frames(self._buffer):
@@ -379,6 +385,8 @@ class _SpawnerClient:
         self.children.clear()
         if not self.hello.done():
             self.hello.set_result(None)
+        if not self.gone.done():
+            self.gone.set_result(None)
 
     def close(self) -> None:
         if self.loop.is_closed():
@@ -386,6 +394,20 @@ class _SpawnerClient:
             self._finalizer()
             return
         self._shut(EXECUTOR_CLOSED)
+
+    async def aclose(self, timeout: float = SPAWNER_EXIT_SECONDS) -> None:
+        """Close, and wait (``timeout`` at most) until the spawner has closed its end: it removes
+        its pool of run directories made ahead before it exits, so that whoever closed the
+        executor can remove the runs directory right after."""
+        if self.alive and not self.loop.is_closed():
+            self._closing = True
+            try:
+                self.sock.shutdown(socket.SHUT_WR)  # EOF for the spawner; its replies still come
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(self.gone)
+            except (OSError, TimeoutError):
+                pass
+        self.close()
 
 
 class _Output:
@@ -658,10 +680,11 @@ class ProcessExecutor:
         run_dir.prepare(request, env_file=False)  # the environment goes to the process directly
 
     async def close(self) -> None:
-        """Stop the spawner (it exits when its socket closes; runs still going are left alone)."""
+        """Stop the spawner (it exits when its socket closes; runs still going are left alone)
+        and wait until it has removed its pool of run directories made ahead."""
         client, self._spawner = self._spawner, None
         if client is not None:
-            client.close()
+            await client.aclose()
 
     # ------------------------------------------------------------------------------------ runs
 
@@ -689,7 +712,7 @@ class ProcessExecutor:
     async def _run_spawned(
         self, request: RunRequest, sink: LogSink, run_dir: RunDir, shell: list[str], running: _Running
     ) -> RunResult:
-        """The "syscall" method: the process is forked by the spawner. Its child writes the run
+        """The "syscall" method: the process is started by the spawner, which writes the run
         directory (``_plan``), or, for large files or a directory to replace, one thread hop
         prepares it and sends the request; raises ValueError/OSError for a run that could not be
         prepared or sent."""
@@ -868,18 +891,50 @@ class ProcessExecutor:
         result = RunResult(code, display_raw=display, node=_node())
         return await asyncio.to_thread(run_dir.collect, request, result)
 
+    def _remove_stale_pools(self, expired: set[str]) -> None:
+        """(blocking) Remove the pools of run directories made ahead that spawners now gone left
+        behind (a spawner that exits removes its own; one that was killed cannot): those whose
+        spawner's pid is gone, and those ``expired`` (not touched for the retention time) but our
+        own spawner's."""
+        client = self._spawner
+        own = f"{POOL_PREFIX}{client.pid}" if client is not None and client.alive else None
+        try:
+            names = [entry.name for entry in os.scandir(self.runs_dir) if entry.name.startswith(POOL_PREFIX)]
+        except OSError:
+            return
+        for name in names:
+            pid = _spawner_pid(name)
+            if name != own and (pid is None or name in expired or not _exists(Path(f"/proc/{pid}"))):
+                remove_path(self.runs_dir / name)
+
     async def cleanup(self, now: float | None = None) -> list[str]:
-        """Remove run directories older than the retention time; returns their run ids."""
+        """Remove run directories older than the retention time; returns their run ids. (The
+        pools of run directories made ahead by spawners are no runs: never listed, removed once
+        their spawner is gone.)"""
         removed = set()
-        for path in expired_run_dirs(self.runs_dir, self.retention_seconds, now):
+        expired = await asyncio.to_thread(expired_run_dirs, self.runs_dir, self.retention_seconds, now)
+        await asyncio.to_thread(self._remove_stale_pools, {path.name for path in expired})
+        for path in expired:
+            if path.name.startswith(POOL_PREFIX):
+                continue
             run_id = path.name.removesuffix(PID_SUFFIX)
             if run_id not in self._running and await asyncio.to_thread(remove_path, path):
                 removed.add(run_id)
         return sorted(removed)
 
 
+POOL_PREFIX = spawner.POOL_PREFIX.decode()
+
+
+def _spawner_pid(name: str) -> int | None:
+    try:
+        return int(name.removeprefix(POOL_PREFIX))
+    except ValueError:
+        return None
+
+
 def _plan(run_dir: RunDir, request: RunRequest) -> list[_Step] | None:
-    """What ``RunDir.prepare(request, env_file=False)`` writes, as steps for the spawner's child
+    """What ``RunDir.prepare(request, env_file=False)`` writes, as steps for the spawner
     (``spawner.materialize``), but ``init.sh``, which only containers run; None when it is better
     done here (files over PLAN_MAX_BYTES, or a run directory already there to remove). Raises
     ValueError for what ``prepare`` refuses. (tests/executors check that both write the same tree.)"""
@@ -927,8 +982,17 @@ def _exists(path: Path) -> bool:
     return True
 
 
+_ENV_KEEP_BYTES = frozenset(key.encode() for key in _ENV_KEEP)
+
+
 def base_env_bytes() -> dict[bytes, bytes]:
-    return {key.encode(): value.encode() for key, value in base_env().items()}
+    """``base_env()`` as bytes, read from the bytes behind ``os.environ`` (no decoding and encoding
+    of every variable of the server on every run)."""
+    data = getattr(os.environb, "_data", None)
+    items = data.items() if isinstance(data, dict) else os.environb.items()
+    env = {key: value for key, value in items if key in _ENV_KEEP_BYTES or key.startswith(b"LC_")}
+    env.setdefault(b"PATH", _DEFAULT_PATH.encode())
+    return env
 
 
 def _collect(

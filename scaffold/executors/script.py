@@ -35,6 +35,7 @@ Files in ``/tmp/run/.scaffold/``:
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Iterable, Mapping
@@ -68,7 +69,12 @@ def check_name(name: str) -> str:
 
 def shell_argv(shell: str) -> list[str]:
     """The task's ``shell`` setting as an argv prefix (``/bin/sh``, ``bash -e`` ...)."""
-    argv = shlex.split(shell)
+    return list(_split_shell(shell))
+
+
+@functools.lru_cache(maxsize=64)
+def _split_shell(shell: str) -> tuple[str, ...]:
+    argv = tuple(shlex.split(shell))
     if not argv:
         raise ValueError("the task's shell is empty")
     return argv
@@ -132,6 +138,11 @@ def _store_env_function(names: Iterable[str], control: str) -> str:
 def entry_script(store_env: Iterable[str] = (), run_mount: str = RUN_MOUNT) -> str:
     """The content of ``entry.sh`` (no secrets in it: values come from ``env.sh``). ``run_mount``
     is where the run directory is seen (tests run the script on the host in a temporary one)."""
+    return _entry_script(tuple(store_env), run_mount)
+
+
+@functools.lru_cache(maxsize=256)  # the same for every run of a task: made once
+def _entry_script(store_env: tuple[str, ...], run_mount: str) -> str:
     control = shlex.quote(f"{run_mount}/{CONTROL_DIR}")
     return (
         "# Scaffold entry script (generated). The task's script is script.sh next to this file.\n"
