@@ -1,11 +1,13 @@
 """``scaffold serve`` under load: start to ready, idle memory, and 50 API clients while a cascade runs.
 
     python bench/serve_load.py [--starts 5] [--clients 50] [--duration 20] [--repeats 3]
+                               [--client wrk|raw|httpx[,...]] [--server-tree DIR]
                                [--max-running 8] [--skip-start] [--skip-load] [--no-baseline]
-                               [--diagnose] [--profile pyinstrument|timing] [--what-if A[,B]]...
+                               [--diagnose] [--profile pyinstrument|timing|stalls|gc] [--what-if A[,B]]...
 
-Everything talks to the real server process (``python -m scaffold serve``) over loopback only, with a
-fresh data directory each time; nothing here asserts a time (targets from issue 3, acceptance 5):
+Everything talks to the real server process (``python -m scaffold serve``, real SQLite, real Docker)
+over loopback only, with a fresh data directory each time; nothing here asserts a time (targets from
+issue 3, acceptance 5):
 
 1. **Start to ready** (target < 1.5 s): wall time from spawning ``python -m scaffold serve --data-dir
    <fresh> --port <free>`` to the first 200 of ``GET /api/v1/health`` (polled every 5 ms), median of
@@ -14,37 +16,53 @@ fresh data directory each time; nothing here asserts a time (targets from issue 
 2. **Idle memory** (target < 100 MB): ``VmRSS`` of the server process (``/proc/<pid>/status``) idle for
    2 s after start, and again 2 s after applying every bundled example over the API; also started
    with ``--examples``.
-3. **Load** (target p99 < 50 ms, zero errors): ``--clients`` asyncio clients (httpx, one connection and
-   one API token each) loop for ``--duration`` seconds over ``GET /cascades``, ``GET
+3. **Load** (target p99 < 50 ms, zero errors): ``--clients`` keep-alive connections, each with its own
+   API token, loop for ``--duration`` seconds over ``GET /cascades``, ``GET
    /cascades/application-deploy/tasks``, ``GET .../tasks/<task>/runs`` and ``GET .../runs/<n>/logs``
-   (of the task's newest run; skipped while a task has none) while ``application-deploy`` runs in
-   Docker (``--max-running``): a driver follows the SSE stream and starts the cascade again as soon as
-   its wave ends, so tasks run during the whole window. Closed loop, no think time: every client sends
-   its next request as soon as the previous one answered. The clients connect and loop for 1 s before
-   the window opens (not timed). Errors are any non-2xx status or any exception, ramp-up included.
-   Latency is measured in the client, from sending to the whole body read; percentiles are nearest
-   rank over every request of the window. Repeated ``--repeats`` times (fresh server each); the verdict
-   takes the median p99. The CPU time of the server and of the load generator in the window are
-   printed too: they share the machine's cores.
+   while ``application-deploy`` runs in Docker (``--max-running``): a driver follows the SSE stream and
+   starts the cascade again as soon as its wave ends, so tasks run during the whole window. Closed
+   loop, no think time: every connection sends its next request as soon as the previous one answered.
+   Errors are any non-2xx status or any exception. Latency is measured in the client, from sending to
+   the whole body read. The CPU time of the server (``/proc/<pid>/stat``) and of the load generator in
+   the window are printed, per request: they share the machine's cores, and the server's CPU per
+   request is the figure that does not move with the machine's load. The load average (1, 5, 15 min)
+   is printed at the start and end of each window. ``--client`` picks the load generator(s); with
+   several, the runs alternate between them (``--repeats`` each), so that a drift of the machine's load
+   falls on all alike:
+
+   - ``wrk`` (default; the Debian package): C, 2 threads, epoll, ~0.03 ms of CPU per request. A Lua
+     script cycles through the four routes for every task of the board (the logs of each task's newest
+     run as of the start of the window) and through the clients' tokens; wrk reports overall
+     percentiles only (its own histogram, from every request of the window).
+   - ``raw``: hand-written HTTP/1.1 on asyncio streams in this process, ~0.1-0.16 ms of CPU per request;
+     per-route percentiles (nearest rank); the logs of each task's newest run at the time of asking;
+     1 s of untimed ramp-up.
+   - ``httpx``: one ``httpx.AsyncClient`` per client, ~0.6-0.9 ms of CPU per request in this process:
+     on a 2-core machine the load generator then takes more CPU than the server (kept to compare with
+     the first recorded runs).
+
+   ``--server-tree DIR`` runs the server from another copy of the code (a directory with a
+   ``scaffold/`` package; it comes first on ``sys.path``), e.g. the code before a change, to measure
+   before and after alternately in the same conditions.
 
    Baseline (info, ``--no-baseline`` skips it): the same clients against a minimal Starlette app on
    uvicorn (one route answering a 15-item JSON list; no auth, no store): the floor of the HTTP stack
    and of the load generator on this machine.
 
 ``--diagnose`` adds runs that split the latency between the load generator and the server: the same
-load with raw-socket clients (hand-written HTTP/1.1 keep-alive GETs on asyncio streams, ~0.15 ms of
-CPU per request against httpx's ~0.8 ms) and the baseline with them, and the httpx load with think
-times of 50 and 200 ms (mean; uniform random) after each response.
+load with raw-socket clients and the baseline with them, and the httpx load with think times of 50 and
+200 ms (mean; uniform random) after each response.
 
-``--profile pyinstrument`` runs only the load (raw-socket clients, so that the server gets the CPU)
-with the server started under pyinstrument, sampling during the window only (SIGUSR1 starts it,
-SIGUSR2 stops it and writes the report), and prints the call tree and the largest self times.
-``--profile timing`` instead wraps the request dispatcher (``scaffold.web.routing._serve``), the
-credential check and every store method in timers and prints the server-side wall time per route, per
-store method, and the event loop's lag. ``--what-if NAME[,NAME]`` (repeatable) runs the load with
-httpx and raw-socket clients once as is and once per set of experimental changes monkeypatched into
-the server process (``switch``, ``authcache``, ``syncread``; see ``WHAT_IFS``). Nothing in
-``scaffold/`` is edited by any of these.
+``--profile pyinstrument`` runs only the load (the first ``--client``, raw instead of httpx, so that
+the server gets the CPU) with the server started under pyinstrument, sampling during the window only
+(SIGUSR1 starts it, SIGUSR2 stops it and writes the report), and prints the call tree and the largest
+self times. ``--profile timing`` instead wraps the request dispatcher (``scaffold.web.routing._serve``),
+the credential check and every store method in timers and prints the server-side wall time per route,
+per store method, and the event loop's lag; ``--profile stalls`` samples what the event loop's thread
+does while the loop is late; ``--profile gc`` times the cyclic garbage collector's pauses.
+``--what-if NAME[,NAME]`` (repeatable) runs the load with each ``--client`` once as is and once per set
+of experimental changes monkeypatched into the server process (``switch``, ``authcache``,
+``syncread``, ``fastio``; see ``WHAT_IFS``). Nothing in ``scaffold/`` is edited by any of these.
 """
 
 from __future__ import annotations
@@ -77,6 +95,7 @@ CASCADE = "application-deploy"
 ROUTES = ("cascades", "tasks", "runs", "logs")
 HERE = Path(__file__).resolve()
 RAMP_UP_S = 1.0  # clients connect and loop this long before the measured window opens
+SERVER_TREE: Path | None = None  # --server-tree: run the server from this copy of the code instead
 
 
 # ---------------------------------------------------------------------------- the server process
@@ -113,6 +132,12 @@ class Server:
         self.argv = [*self.argv, "--port", str(self.port), "--data-dir", str(data_dir), *extra]
         self.env = {**os.environ, "SCAFFOLD_ADMIN_PASSWORD": ADMIN_PASSWORD}
         self.env.pop("SCAFFOLD_CONFIG", None)
+        self.cwd = ROOT
+        if SERVER_TREE is not None:  # `-m scaffold` then imports that tree's package (cwd first)
+            self.cwd = SERVER_TREE
+            self.env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(SERVER_TREE), os.environ.get("PYTHONPATH")])
+            )
         self.log = data_dir.parent / f"serve-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -124,7 +149,7 @@ class Server:
         with httpx.Client(timeout=1.0) as client:  # made before the clock starts (SSL context etc.)
             began = time.perf_counter()
             self.proc = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+                self.argv, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
             out.close()
             deadline = began + timeout
@@ -265,6 +290,8 @@ class Samples:
     latencies: dict[str, list[float]] = field(default_factory=lambda: {r: [] for r in ROUTES})
     errors: list[str] = field(default_factory=list)
     requests: int = 0
+    summary: dict[str, float] | None = None  # wrk: overall figures only (ms), no per-request samples
+    command: str = ""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -465,20 +492,29 @@ async def run_load(
     *,
     baseline: bool = False,
     think: float = 0.0,
-    raw: bool = False,
+    client: str = "httpx",
     on_start: object = None,
     on_end: object = None,
 ) -> tuple[Samples, Activity, float]:
     """One client per token after the first for ``duration`` seconds (after a ramp-up of
     ``RAMP_UP_S``); unless ``baseline``, the first token's driver runs the cascade in a loop from
-    before the window opens to the first wave end after it closes."""
+    before the window opens to the first wave end after it closes. ``client`` is ``httpx``, ``raw``
+    (hand-written HTTP on asyncio streams) or ``wrk`` (see :func:`run_wrk`)."""
     samples, activity = Samples(), Activity()
     driving = None
     if not baseline:
         driving = asyncio.ensure_future(driver(url, tokens[0], activity))
         await asyncio.sleep(3.0)  # the first wave gets going; its tasks start in Docker
+    if client == "wrk":
+        paths = ["/b/" + r for r in ROUTES] if baseline else await wrk_paths(url, tokens[0])
+        began = time.perf_counter()
+        activity.window = (began, began + duration)
+        await run_wrk(url, tokens[1:], paths, duration, samples, on_start, on_end)
+        if driving is not None:
+            await asyncio.wait_for(driving, 180)
+        return samples, activity, duration
     # an httpx.AsyncClient takes ~25 ms to make (its SSL context): all are made before the ramp-up
-    kind = RawConnection if raw else HttpxConnection
+    kind = RawConnection if client == "raw" else HttpxConnection
     conns = [kind(url, {"Authorization": f"Bearer {t}"} if t else {}) for t in tokens[1:]]
     began = time.perf_counter() + RAMP_UP_S
     activity.window = (began, began + duration)
@@ -497,6 +533,98 @@ async def run_load(
     if driving is not None:
         await asyncio.wait_for(driving, 180)
     return samples, activity, elapsed
+
+
+WRK_SCRIPT = """
+local paths = {%(paths)s}
+local tokens = {%(tokens)s}
+local i, t = 0, 0
+local requests = {}
+function setup(thread)
+    thread:set("offset", math.random(#paths))
+end
+function init(args)
+    i = offset
+    t = offset
+end
+function request()
+    i = i %% #paths + 1
+    t = t %% #tokens + 1
+    return wrk.format("GET", paths[i], {["Authorization"] = "Bearer " .. tokens[t]})
+end
+function done(summary, latency, requests)
+    local e = summary.errors
+    io.write(string.format(
+        "WRK_RESULT %%d %%d %%d %%d %%d %%d %%d %%d %%d %%d %%d\\n",
+        summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+        latency:percentile(99), latency.max, e.connect, e.read, e.write, e.timeout, e.status))
+end
+"""
+
+
+async def wrk_paths(url: str, token: str) -> list[str]:
+    """The same four routes as the asyncio clients, as a fixed cycle for wrk: for each task of the
+    board, ``/cascades``, ``/tasks``, the task's runs, and the log of its newest run (as of now; the
+    run stays, so the path stays valid while newer runs are made)."""
+    import httpx
+
+    base = f"/api/v1/cascades/{CASCADE}"
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+        board = (await client.get(f"{base}/tasks")).json()
+        paths: list[str] = []
+        for row in board:
+            paths += ["/api/v1/cascades", f"{base}/tasks", f"{base}/tasks/{row['name']}/runs"]
+            runs = (await client.get(f"{base}/tasks/{row['name']}/runs")).json()
+            if runs:
+                paths.append(f"{base}/tasks/{row['name']}/runs/{runs[0]['number']}/logs")
+    return paths
+
+
+async def run_wrk(
+    url: str,
+    tokens: list[str],
+    paths: list[str],
+    duration: float,
+    samples: Samples,
+    on_start: object,
+    on_end: object,
+) -> None:
+    """``wrk`` (C, epoll, 2 threads) with one keep-alive connection per client, cycling ``paths``
+    and the clients' tokens; closed loop like the asyncio clients. wrk reports only overall
+    percentiles (its own histogram, microseconds): they go into ``samples.summary``."""
+    quote = lambda v: '"' + v + '"'  # noqa: E731 - tokens and paths hold no quotes
+    script = WRK_SCRIPT % {
+        "paths": ", ".join(map(quote, paths)),
+        "tokens": ", ".join(map(quote, [t for t in tokens if t] or [""])),
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    argv = ["wrk", "-t", "2", "-c", str(len(tokens)), "-d", f"{duration:.0f}s", "--timeout", "30s"]
+    argv += ["-s", handle.name, url]
+    samples.command = " ".join(argv)
+    try:
+        if callable(on_start):
+            on_start()
+        proc = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out, _ = await proc.communicate()
+        if callable(on_end):
+            on_end()
+    finally:
+        os.unlink(handle.name)
+    text = out.decode(errors="replace")
+    line = next((x for x in text.splitlines() if x.startswith("WRK_RESULT ")), None)
+    if proc.returncode or line is None:
+        samples.errors.append(f"wrk exited {proc.returncode}: {text[-500:]}")
+        return
+    n, micros, p50, p95, p99, top, connect, read, write, timeout, status = map(int, line.split()[1:])
+    samples.requests = n
+    samples.summary = {"n": n, "p50": p50 / 1e3, "p95": p95 / 1e3, "p99": p99 / 1e3, "max": top / 1e3}
+    samples.summary["seconds"] = micros / 1e6
+    for name, count in (("connect", connect), ("read", read), ("write", write), ("timeout", timeout)):
+        if count:
+            samples.errors.append(f"wrk: {count} {name} errors")
+    if status:
+        samples.errors.append(f"wrk: {status} responses with a status >= 400")
 
 
 def make_tokens(url: str, count: int) -> list[str]:
@@ -518,7 +646,8 @@ def print_latencies(title: str, samples: Samples, elapsed: float) -> dict[str, f
     every = [x for values in samples.latencies.values() for x in values]
     print(f"\n{title}")
     print(
-        f"  requests started in the {elapsed:.0f} s window {samples.requests} = "
+        f"  requests {'answered' if samples.summary else 'started'} in the {elapsed:.0f} s window "
+        f"{samples.requests} = "
         f"{samples.requests / elapsed:.0f} req/s; "
         f"errors {len(samples.errors)}"
     )
@@ -533,6 +662,14 @@ def print_latencies(title: str, samples: Samples, elapsed: float) -> dict[str, f
         "logs": "GET .../runs/<n>/logs",
         "overall": "overall",
     }
+    if samples.summary is not None:  # wrk: overall only
+        f = samples.summary
+        print(f"  command: {samples.command}")
+        print(
+            f"  {'overall (wrk, the four routes cycled)':<44} {int(f['n']):>6} {f['p50']:>8.1f} "
+            f"{f['p95']:>8.1f} {f['p99']:>8.1f} {f['max']:>8.1f}"
+        )
+        return {"p50": f["p50"], "p99": f["p99"], "rate": samples.requests / elapsed}
     for route, values in rows:
         if not values:
             print(f"  {names[route]:<44} {0:>6}")
@@ -548,12 +685,12 @@ def load_phase(
     tmp: Path,
     args: argparse.Namespace,
     *,
-    raw: bool = False,
+    client: str = "httpx",
     think: float = 0.0,
     profile: str | None = None,
     what_if: str = "",
 ) -> dict[str, float]:
-    label = f"load-{'raw' if raw else 'httpx'}-{think}-{profile}-{what_if.replace(',', '+')}"
+    label = f"load-{client}-{think}-{profile}-{what_if.replace(',', '+')}"
     label += f"-{len(list(tmp.glob(label + '-*')))}"
     (tmp / label).mkdir()
     data_dir = tmp / label / "data"
@@ -571,8 +708,7 @@ def load_phase(
 
         def on_start() -> None:
             cpu["server"] = cpu_seconds(server.pid)
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            cpu["clients"] = usage.ru_utime + usage.ru_stime
+            cpu["clients"] = generator_cpu()
             if profile:
                 server.proc.send_signal(signal.SIGUSR1)  # type: ignore[union-attr]
 
@@ -580,23 +716,30 @@ def load_phase(
             if profile:
                 server.proc.send_signal(signal.SIGUSR2)  # type: ignore[union-attr]
             cpu["server"] = cpu_seconds(server.pid) - cpu["server"]
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            cpu["clients"] = usage.ru_utime + usage.ru_stime - cpu["clients"]
+            cpu["clients"] = generator_cpu() - cpu["clients"]
 
-        load_before = os.getloadavg()[0]
+        load_before = os.getloadavg()
         samples, activity, elapsed = asyncio.run(
             run_load(
-                server.url, tokens, args.duration, think=think, raw=raw, on_start=on_start, on_end=on_end
+                server.url,
+                tokens,
+                args.duration,
+                think=think,
+                client=client,
+                on_start=on_start,
+                on_end=on_end,
             )
         )
+        load_after = os.getloadavg()
         server_cpu, client_cpu = cpu["server"], cpu["clients"]
         rss_after = rss_mb(server.pid)
         title = (
             f"load{' under ' + profile if profile else ''}{' WHAT-IF ' + what_if if what_if else ''}: "
-            f"{args.clients} clients "
-            f"({'raw asyncio HTTP' if raw else 'httpx'}), {args.duration:.0f} s, "
+            f"{args.clients} clients ({CLIENT_NAMES[client]}), {args.duration:.0f} s, "
             f"{f'think {think * 1e3:.0f} ms (mean)' if think else 'no think time'}, "
-            f"--max-running {args.max_running}, load average at start {load_before:.2f}"
+            f"--max-running {args.max_running}{', server tree ' + str(SERVER_TREE) if SERVER_TREE else ''}; "
+            f"load average (1/5/15 min) at start {'/'.join(f'{x:.2f}' for x in load_before)}, "
+            f"at end {'/'.join(f'{x:.2f}' for x in load_after)}"
         )
         figures = print_latencies(title, samples, elapsed)
         busy, mean_running, fewest = activity.running_in_window()
@@ -620,6 +763,9 @@ def load_phase(
         figures.update(
             errors=len(samples.errors) + len(activity.errors),
             server_cpu_ms=per_request,
+            client_cpu_ms=client_cpu / max(samples.requests, 1) * 1e3,
+            load_start=load_before[0],
+            load_end=load_after[0],
             busy=busy / elapsed,
             fewest=fewest,
         )
@@ -635,7 +781,16 @@ def load_phase(
     return figures
 
 
-def baseline_phase(args: argparse.Namespace, *, raw: bool = False) -> dict[str, float]:
+CLIENT_NAMES = {"httpx": "httpx", "raw": "raw asyncio HTTP", "wrk": "wrk"}
+
+
+def generator_cpu() -> float:
+    """CPU seconds of this process and of its waited-for children (wrk)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def baseline_phase(args: argparse.Namespace, *, client: str = "httpx") -> dict[str, float]:
     import httpx
 
     port = free_port()
@@ -657,13 +812,11 @@ def baseline_phase(args: argparse.Namespace, *, raw: bool = False) -> dict[str, 
         cpu = {"server": 0.0, "clients": 0.0}
 
         def on_start() -> None:
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            cpu["server"], cpu["clients"] = cpu_seconds(proc.pid), usage.ru_utime + usage.ru_stime
+            cpu["server"], cpu["clients"] = cpu_seconds(proc.pid), generator_cpu()
 
         def on_end() -> None:
-            usage = resource.getrusage(resource.RUSAGE_SELF)
             cpu["server"] = cpu_seconds(proc.pid) - cpu["server"]
-            cpu["clients"] = usage.ru_utime + usage.ru_stime - cpu["clients"]
+            cpu["clients"] = generator_cpu() - cpu["clients"]
 
         samples, _, elapsed = asyncio.run(
             run_load(
@@ -671,7 +824,7 @@ def baseline_phase(args: argparse.Namespace, *, raw: bool = False) -> dict[str, 
                 [""] * (args.clients + 1),
                 duration,
                 baseline=True,
-                raw=raw,
+                client=client,
                 on_start=on_start,
                 on_end=on_end,
             )
@@ -679,7 +832,7 @@ def baseline_phase(args: argparse.Namespace, *, raw: bool = False) -> dict[str, 
         server_cpu, client_cpu = cpu["server"], cpu["clients"]
         figures = print_latencies(
             f"baseline: minimal Starlette app on uvicorn (a 15-item JSON list, no auth, no store), same "
-            f"{args.clients} clients ({'raw asyncio HTTP' if raw else 'httpx'}), {duration:.0f} s",
+            f"{args.clients} clients ({CLIENT_NAMES[client]}), {duration:.0f} s",
             samples,
             elapsed,
         )
@@ -694,16 +847,16 @@ def baseline_phase(args: argparse.Namespace, *, raw: bool = False) -> dict[str, 
 
 
 def what_if_runs(tmp: Path, args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
-    """The load as measured (httpx) and with raw-socket clients, once per ``--what-if`` set."""
+    """The load with each ``--client`` kind, once as is and once per ``--what-if`` set."""
     rows = []
     for what_if in ["", *args.what_if]:
         for name in filter(None, what_if.split(",")):
             print(f"\nwhat-if {name}: {WHAT_IFS.get(name, '?')}")
-        for raw in (False, True):
-            figures = load_phase(tmp, args, raw=raw, what_if=what_if)
+        for client in args.client:
+            figures = load_phase(tmp, args, client=client, what_if=what_if)
             rows.append(
                 (
-                    f"{what_if or 'as is'}, {'raw-socket' if raw else 'httpx'} clients: p99 / rate",
+                    f"{what_if or 'as is'}, {CLIENT_NAMES[client]} clients: p99 / rate",
                     f"{figures['p99']:.1f} ms / {figures['rate']:.0f} req/s",
                     "(info)",
                     f"errors {figures['errors']}",
@@ -713,43 +866,61 @@ def what_if_runs(tmp: Path, args: argparse.Namespace) -> list[tuple[str, str, st
 
 
 def load_runs(tmp: Path, args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
-    """The measured load, its baseline, and with ``--diagnose`` the runs that split the latency."""
+    """The measured load (``--repeats`` times each ``--client`` kind, interleaved so that the
+    machine's load drifts over all alike), its baseline, and with ``--diagnose`` the runs that split
+    the latency."""
 
     def info(name: str, figures: dict[str, float]) -> tuple[str, str, str, str]:
         return (name, f"{figures['p99']:.1f} ms / {figures['rate']:.0f} req/s", "(info)", "")
 
-    loads = [load_phase(tmp, args, think=args.think) for _ in range(args.repeats)]
-    p99s = [x["p99"] for x in loads]
-    errors = sum(int(x["errors"]) for x in loads)
-    if len(loads) > 1:
-        p50s = ", ".join(f"{x['p50']:.1f}" for x in loads)
-        rates = ", ".join(f"{x['rate']:.0f}" for x in loads)
+    runs: dict[str, list[dict[str, float]]] = {c: [] for c in args.client}
+    for _ in range(args.repeats):
+        for client in args.client:
+            runs[client].append(load_phase(tmp, args, client=client, think=args.think))
+    rows = []
+    for client, loads in runs.items():
+        p99s = [x["p99"] for x in loads]
+        errors = sum(int(x["errors"]) for x in loads)
+        print(f"\nload, {CLIENT_NAMES[client]} clients, {len(loads)} runs:")
         print(
-            f"\nload, {len(loads)} repeats: p99 {', '.join(f'{v:.1f}' for v in p99s)} ms; p50 {p50s} ms; "
-            f"{rates} req/s; errors {errors}"
+            f"  {'p99 ms':>8} {'p50 ms':>8} {'req/s':>7} {'errors':>6} {'server CPU ms/req':>18} "
+            f"{'generator CPU ms/req':>21} {'load avg start/end':>19}"
         )
-    p99 = median(p99s)
-    rows = [
-        ("load: errors (all repeats)", str(errors), "0", verdict(errors == 0)),
-        (
-            f"load: p99 overall, {args.clients} httpx clients"
-            + (f" (median of {len(loads)})" if len(loads) > 1 else ""),
-            f"{p99:.1f} ms",
-            f"< {TARGET_P99_MS:.0f} ms",
-            verdict(p99 < TARGET_P99_MS),
-        ),
-        (
-            "load: p50 / throughput (medians)",
-            f"{median(x['p50'] for x in loads):.1f} ms / {median(x['rate'] for x in loads):.0f} req/s",
-            "(info)",
-            "",
-        ),
-    ]
+        for x in loads:
+            print(
+                f"  {x['p99']:>8.1f} {x['p50']:>8.1f} {x['rate']:>7.0f} {int(x['errors']):>6} "
+                f"{x['server_cpu_ms']:>18.3f} {x['client_cpu_ms']:>21.3f} "
+                f"{x['load_start']:>9.2f}/{x['load_end']:<9.2f}"
+            )
+        p99 = median(p99s)
+        rows += [
+            (f"load ({client}): errors (all runs)", str(errors), "0", verdict(errors == 0)),
+            (
+                f"load ({client}): p99 overall, {args.clients} clients"
+                + (f" (median of {len(loads)}, {spread(p99s)})" if len(loads) > 1 else ""),
+                f"{p99:.1f} ms",
+                f"< {TARGET_P99_MS:.0f} ms",
+                verdict(p99 < TARGET_P99_MS),
+            ),
+            (
+                f"load ({client}): p50 / throughput (medians)",
+                f"{median(x['p50'] for x in loads):.1f} ms / {median(x['rate'] for x in loads):.0f} req/s",
+                "(info)",
+                "",
+            ),
+            (
+                f"load ({client}): server CPU per request (median)",
+                f"{median(x['server_cpu_ms'] for x in loads):.3f} ms",
+                "(info)",
+                "",
+            ),
+        ]
     if not args.no_baseline:
-        rows.append(info("baseline, httpx clients: p99 / rate", baseline_phase(args)))
+        for client in args.client:
+            rows.append(info(f"baseline, {client} clients: p99 / rate", baseline_phase(args, client=client)))
     if args.diagnose:
-        rows.append(info("raw-socket clients: p99 / rate", load_phase(tmp, args, raw=True)))
-        rows.append(info("baseline, raw-socket clients: p99 / rate", baseline_phase(args, raw=True)))
+        rows.append(info("raw-socket clients: p99 / rate", load_phase(tmp, args, client="raw")))
+        rows.append(info("baseline, raw-socket clients: p99 / rate", baseline_phase(args, client="raw")))
         for think in (0.05, 0.2):
             paced = load_phase(tmp, args, think=think)
             rows.append(info(f"httpx, think {think * 1e3:.0f} ms: p99 / rate", paced))
@@ -782,6 +953,8 @@ def child_server(mode: str, report: str, what_if: str, argv: list[str]) -> None:
         TIMING.install()
     elif mode == "stalls":
         STALLS.install()
+    elif mode == "gc":
+        GC_PAUSES.install()
     install_what_if([w for w in what_if.split(",") if w])
     profiler = None
 
@@ -794,6 +967,8 @@ def child_server(mode: str, report: str, what_if: str, argv: list[str]) -> None:
             profiler.start()
         elif mode == "stalls":
             STALLS.reset()
+        elif mode == "gc":
+            GC_PAUSES.reset()
         else:
             TIMING.reset()
 
@@ -808,6 +983,8 @@ def child_server(mode: str, report: str, what_if: str, argv: list[str]) -> None:
             text += "\n".join(flat.splitlines()[:48]) + "\n"
         elif mode == "stalls":
             text = STALLS.report()
+        elif mode == "gc":
+            text = GC_PAUSES.report()
         else:
             text = TIMING.report()
         Path(report).write_text(text)
@@ -826,7 +1003,7 @@ def child_server(mode: str, report: str, what_if: str, argv: list[str]) -> None:
 WHAT_IFS = {
     "switch": "sys.setswitchinterval(0.0005): the GIL is handed to the SQLite threads 10x sooner",
     "authcache": "AccessService.authenticate_token answers a token seen in the last 5 s from memory "
-    "(no get_token/get_user reads)",
+    "(no get_token/get_user reads; the sketch measured before access/service.py got its TokenCache)",
     "syncread": "SqliteStore._read runs the read on the event loop's thread (its own read-only sqlite3 "
     "connection) instead of a hop to the aiosqlite thread",
     "fastio": "uvicorn with httptools and uvloop instead of h11 and asyncio's loop (needs both importable; "
@@ -1095,6 +1272,53 @@ class Stalls:
 
 
 STALLS = Stalls()
+
+
+class GcPauses:
+    """How long the cyclic garbage collector stops the server, per generation (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.reset()
+        self.began = 0.0
+
+    def reset(self) -> None:
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self.collected = 0
+        self.started = time.perf_counter()
+
+    def install(self) -> None:
+        import gc
+
+        def callback(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                self.began = time.perf_counter()
+            else:
+                self.pauses[info["generation"]].append(time.perf_counter() - self.began)
+                self.collected += info["collected"]
+
+        gc.callbacks.append(callback)
+
+    def report(self) -> str:
+        import gc
+
+        window = time.perf_counter() - self.started
+        lines = [
+            f"cyclic GC in {window:.1f} s (thresholds {gc.get_threshold()}, {len(gc.get_objects())} "
+            f"objects tracked at the end, {self.collected} collected):"
+        ]
+        for generation, values in self.pauses.items():
+            if values:
+                lines.append(
+                    f"  generation {generation}: {len(values)} collections, "
+                    f"{sum(values) * 1e3:.0f} ms in all, p50 {pct(values, 50) * 1e3:.2f} ms, "
+                    f"max {max(values) * 1e3:.2f} ms"
+                )
+            else:
+                lines.append(f"  generation {generation}: none")
+        return "\n".join(lines) + "\n"
+
+
+GC_PAUSES = GcPauses()
 _CURRENT: contextvars.ContextVar[list] = contextvars.ContextVar("bench_route")
 
 
@@ -1124,7 +1348,19 @@ def main() -> None:
         action="store_true",
         help="also run the load with raw-socket clients and with think times (where the latency comes from)",
     )
-    parser.add_argument("--profile", choices=["pyinstrument", "timing", "stalls"])
+    parser.add_argument(
+        "--client",
+        type=lambda v: [c for c in v.split(",") if c],
+        help="load generator(s) for the measured load, comma-separated: wrk (the default when the wrk "
+        "command is there; C), raw (HTTP/1.1 by hand on asyncio streams, per-route figures; the default "
+        "without wrk), httpx",
+    )
+    parser.add_argument(
+        "--server-tree",
+        type=Path,
+        help="run the server from this copy of the code (a directory holding a scaffold/ package)",
+    )
+    parser.add_argument("--profile", choices=["pyinstrument", "timing", "stalls", "gc"])
     parser.add_argument(
         "--what-if",
         action="append",
@@ -1133,6 +1369,17 @@ def main() -> None:
         help=f"run the load with experimental changes monkeypatched into the server: {', '.join(WHAT_IFS)}",
     )
     args = parser.parse_args()
+    if not args.client:
+        args.client = ["wrk" if shutil.which("wrk") else "raw"]
+        if args.client == ["raw"]:
+            print("serve_load: no wrk command (Debian: apt-get install wrk); raw asyncio clients instead")
+    for client in args.client:
+        if client not in CLIENT_NAMES:
+            parser.error(f"--client: one of {', '.join(CLIENT_NAMES)}, not {client!r}")
+    if "wrk" in args.client and shutil.which("wrk") is None:
+        parser.error("--client wrk needs the wrk command (Debian: apt-get install wrk)")
+    global SERVER_TREE
+    SERVER_TREE = args.server_tree.resolve() if args.server_tree else None
     print_machine()
     tmp = Path(tempfile.mkdtemp(prefix="scaffold-serve-bench-"))
     summary: list[tuple[str, str, str, str]] = []
@@ -1175,8 +1422,9 @@ def main() -> None:
                 or subprocess.run(["docker", "info"], capture_output=True).returncode
             ):
                 print("\nload: skipped, no Docker engine answers (docker info failed)")
-            elif args.profile:  # raw clients: the server, not the load generator, gets the CPU
-                load_phase(tmp, args, raw=True, think=args.think, profile=args.profile)
+            elif args.profile:  # not httpx: the server, not the load generator, gets the CPU
+                client = args.client[0] if args.client[0] != "httpx" else "raw"
+                load_phase(tmp, args, client=client, think=args.think, profile=args.profile)
             elif args.what_if:
                 summary.extend(what_if_runs(tmp, args))
             else:

@@ -9,12 +9,23 @@ worker thread (argon2 takes ~0.2 s and would otherwise stall the event loop), at
 
 A disabled user stops at once: their sessions are deleted when they are disabled, and
 :meth:`AccessService.authenticate_token` refuses the tokens of a disabled user on every request.
+
+Checking a token would cost two store reads per API request (the token, then its user). The service
+keeps what it read in memory, keyed by token id (:class:`TokenCache`), and answers from there as long
+as nothing that could change the answer was written since: a store that counts its access writes
+(``access_version``: creating, changing or deleting a user, creating or revoking a token, each
+counted once the write is done) invalidates every entry with each such write, so a revoked token, a
+disabled or deleted user or a changed role or group takes effect on the very next request. A hit
+still checks the secret against the stored hash (constant time) and the token's expiry against the
+clock. Entries also age out after :data:`TOKEN_CACHE_SECONDS`, a bound for writes this process cannot
+see (another program editing the database). A store without ``access_version`` is never cached.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scaffold.access import credentials, passwords
@@ -40,6 +51,59 @@ ADMIN_USERNAME = "admin"
 DEFAULT_SESSION_TTL = 12 * 3600.0
 HASH_CONCURRENCY = 2
 _DUMMY_PASSWORD = "scaffold: no such user"  # hashed once; verified for unknown users (same timing)
+TOKEN_CACHE_SECONDS = 10.0  # longest a checked token answers from memory (see the module doc)
+TOKEN_CACHE_SIZE = 10_000  # tokens remembered at most; the cache starts again empty past that
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A token and its user as read from the store, at access version ``version``."""
+
+    token: Token
+    user: User
+    version: int
+    at: float  # clock time of the read
+
+
+class TokenCache:
+    """Valid tokens with their users, read at a known ``access_version`` of the store."""
+
+    def __init__(self, store: Any):
+        self.store = store
+        self._entries: dict[str, _Checked] = {}
+        self._version: int | None = None  # the version the entries were read at
+
+    def version(self) -> int | None:
+        """The store's access version now, or None when it does not count its writes."""
+        version = getattr(self.store, "access_version", None)
+        return version if isinstance(version, int) else None
+
+    def get(self, token_id: str, now: float) -> tuple[Token, User] | None:
+        version = self.version()
+        if version is None:
+            return None
+        if version != self._version:  # something was written since the entries were read
+            self._entries.clear()
+            return None
+        entry = self._entries.get(token_id)
+        if entry is None:
+            return None
+        if entry.version != version or not 0 <= now - entry.at < TOKEN_CACHE_SECONDS:
+            del self._entries[token_id]
+            return None
+        return entry.token, entry.user
+
+    def put(self, token: Token, user: User, version: int | None, at: float) -> None:
+        """Remember a valid token, if the store is still at ``version`` (the one read before the
+        token and the user were): a write that ended meanwhile may have made them stale."""
+        if version is None or version != self.version():
+            return
+        if version != self._version:
+            self._entries.clear()
+            self._version = version
+        if len(self._entries) >= TOKEN_CACHE_SIZE:
+            self._entries.clear()
+        self._entries[token.id] = _Checked(replace(token), replace(user), version, at)
 
 
 class AccessService:
@@ -57,6 +121,7 @@ class AccessService:
         self._limiter = LoginLimiter(login_limit or LoginLimit())
         self._hash_slots = asyncio.Semaphore(HASH_CONCURRENCY)
         self._dummy_hash: str | None = None
+        self.tokens = TokenCache(store)
 
     # ----------------------------------------------------------------------------- hashing
 
@@ -98,6 +163,17 @@ class AccessService:
         parsed = credentials.parse_token(plaintext or "")
         if parsed is None:
             return None
+        now = self.clock.now()
+        checked = self.tokens.get(parsed[0], now)
+        if checked is not None:
+            token, user = checked
+            if not credentials.verify_token_secret(token, parsed[1]):
+                return None
+            if token.expires_at is not None and token.expires_at <= now:
+                return None
+            await self.store.touch_token(token.id, now)
+            return Principal(replace(user), "token", token_id=token.id)
+        version = self.tokens.version()  # before the reads: see TokenCache.put
         token = await self.store.get_token(parsed[0])
         if token is None or not credentials.verify_token_secret(token, parsed[1]):
             return None
@@ -107,6 +183,7 @@ class AccessService:
         user = await self.store.get_user(token.username)
         if user is None or user.disabled:
             return None
+        self.tokens.put(token, user, version, now)
         await self.store.touch_token(token.id, now)
         return Principal(user, "token", token_id=token.id)
 

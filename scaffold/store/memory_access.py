@@ -17,6 +17,9 @@ contract suite in ``tests/store/test_access_contract.py`` checks both):
 - ``delete_expired_sessions(now)`` deletes every session with ``expires_at <= now``.
 - Audit ``details`` must be JSON-serialisable; they come back as JSON would (tuples become lists).
 - Users are never deleted with their webhooks or audit entries (those keep the name as history).
+- ``access_version`` goes up by one with each ``create_user``, ``update_user``, ``delete_user``,
+  ``create_token`` and ``revoke_token`` call, failed or not (no method awaits, so counting at its
+  start is counting at its end): the access service caches checked tokens only while it stays the same.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class MemoryAccess:
         self._webhooks: dict[str, Webhook] = {}
         self._audit: list[AuditEntry] = []
         self._last_audit_id = 0
+        self.access_version = 0
 
     def _delete_webhooks_of(self, cascade: str) -> None:
         for webhook_id in [i for i, w in self._webhooks.items() if w.cascade == cascade]:
@@ -51,6 +55,7 @@ class MemoryAccess:
         return replace(user, role=Role(user.role), groups=tuple(user.groups))
 
     async def create_user(self, user: User) -> None:
+        self.access_version += 1
         if user.username in self._users:
             raise Conflict(f"user {user.username!r} already exists")
         self._users[user.username] = self._copy_user(user)
@@ -63,11 +68,13 @@ class MemoryAccess:
         return [self._copy_user(u) for _, u in sorted(self._users.items())]
 
     async def update_user(self, user: User) -> None:
+        self.access_version += 1
         if user.username not in self._users:
             raise NotFound(f"user {user.username!r} does not exist")
         self._users[user.username] = self._copy_user(user)
 
     async def delete_user(self, username: str) -> None:
+        self.access_version += 1
         if self._users.pop(username, None) is None:
             raise NotFound(f"user {username!r} does not exist")
         for token_id in [i for i, t in self._tokens.items() if t.username == username]:
@@ -84,6 +91,7 @@ class MemoryAccess:
     # ----------------------------------------------------------------------------------- tokens
 
     async def create_token(self, token: Token) -> None:
+        self.access_version += 1
         self._require_user(token.username)
         if token.id in self._tokens:
             raise Conflict(f"token {token.id!r} already exists")
@@ -99,6 +107,7 @@ class MemoryAccess:
         ]
 
     async def revoke_token(self, token_id: str, at: float) -> None:
+        self.access_version += 1
         token = self._tokens.get(token_id)
         if token is None:
             raise NotFound(f"token {token_id!r} does not exist")

@@ -8,10 +8,16 @@ through the store's group-commit writer, reads through its reader connection, th
 :meth:`touch_token` also remembers, in this process, when it last wrote each token's use, so a token
 sent on every request costs no write at all until :data:`~scaffold.store.common.TOKEN_TOUCH_INTERVAL`
 has passed.
+
+``access_version`` counts the writes that can change who a token authenticates (users created,
+changed or deleted; tokens created or revoked), each counted once its write is over, failed or not:
+:class:`~scaffold.access.service.AccessService` keeps checked tokens in memory only while it has not
+moved. Writes from another process are not counted (the service bounds its cache's age for them).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -28,11 +34,27 @@ class SqliteAccess:
     _write: Callable[..., Any]
     _read: Callable[..., Any]
     _touched: dict[str, float]
+    access_version: int = 0  # see the module doc; set on the instance by the first counted write
+
+    async def _write_access(self, fn: Callable[..., Any], *args: Any, atomic: bool = False) -> Any:
+        """A write that can change who a token authenticates: counted in ``access_version`` once
+        it is over (committed or failed), so that a reader that began before it cannot cache what
+        it read. Shielded: a cancelled caller does not cancel the write, and it is counted again
+        when the write really ends (the group commit may still run it after the caller is gone)."""
+        write = asyncio.ensure_future(self._write(fn, *args, atomic=atomic))
+        write.add_done_callback(self._count_access_write)
+        try:
+            return await asyncio.shield(write)
+        finally:
+            self.access_version += 1
+
+    def _count_access_write(self, _: object) -> None:
+        self.access_version += 1
 
     # ------------------------------------------------------------------------------------ users
 
     async def create_user(self, user: User) -> None:
-        await self._write(sql_access.create_user, sql_access.user_params(user))
+        await self._write_access(sql_access.create_user, sql_access.user_params(user))
 
     async def get_user(self, username: str) -> User | None:
         return await self._read(sql_access.get_user, username)
@@ -41,10 +63,10 @@ class SqliteAccess:
         return await self._read(sql_access.list_users)
 
     async def update_user(self, user: User) -> None:
-        await self._write(sql_access.update_user, sql_access.user_params(user))
+        await self._write_access(sql_access.update_user, sql_access.user_params(user))
 
     async def delete_user(self, username: str) -> None:
-        await self._write(sql_access.delete_user, username, atomic=True)
+        await self._write_access(sql_access.delete_user, username, atomic=True)
 
     async def count_users(self) -> int:
         return await self._read(sql_access.count_users)
@@ -52,7 +74,7 @@ class SqliteAccess:
     # ----------------------------------------------------------------------------------- tokens
 
     async def create_token(self, token: Token) -> None:
-        await self._write(sql_access.create_token, sql_access.token_params(token))
+        await self._write_access(sql_access.create_token, sql_access.token_params(token))
 
     async def get_token(self, token_id: str) -> Token | None:
         return await self._read(sql_access.get_token, token_id)
@@ -61,7 +83,7 @@ class SqliteAccess:
         return await self._read(sql_access.list_tokens, username)
 
     async def revoke_token(self, token_id: str, at: float) -> None:
-        await self._write(sql_access.revoke_token, token_id, at)
+        await self._write_access(sql_access.revoke_token, token_id, at)
 
     async def touch_token(self, token_id: str, at: float) -> None:
         touched = self._touched

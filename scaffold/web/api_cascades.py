@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.responses import Response
+
 from scaffold.access.policy import Action, allowed, can_see
+from scaffold.engine.masking import MASK
 from scaffold.engine.records import RunKind, Trigger
 from scaffold.engine.states import State
 from scaffold.errors import Forbidden, InvalidInput, NotFound
@@ -36,7 +39,7 @@ def int_param(ctx: Context, name: str) -> int:
     response=list[s.CascadeSummary],
     query={"q": Query(description="only cascades whose name or description contains this")},
 )
-async def list_cascades(ctx: Context) -> list[s.CascadeSummary]:
+async def list_cascades(ctx: Context) -> Response:
     """Every cascade you may see, with how many tasks are in each state."""
     user, needle = ctx.user, (ctx.query["q"] or "").lower()
     out = []
@@ -46,8 +49,8 @@ async def list_cascades(ctx: Context) -> list[s.CascadeSummary]:
             continue
         if needle and needle not in name.lower() and needle not in live.spec.description.lower():
             continue
-        out.append(views.summary(ctx.engine, live))
-    return out
+        out.append(views.summary_json(ctx.engine, live))
+    return views.json_list(out)  # the JSON of list[s.CascadeSummary], kept per cascade
 
 
 async def _apply(ctx: Context, path_name: str | None) -> tuple[s.ApplyResponse, int]:
@@ -55,6 +58,12 @@ async def _apply(ctx: Context, path_name: str | None) -> tuple[s.ApplyResponse, 
 
     raw = await read_limited(ctx.request, DEFINITION_LIMIT)
     spec = parse_cascade(raw, source="the request body")
+    masked = [i.name for i in spec.inputs if i.secret and i.default == MASK]
+    if masked:
+        raise InvalidInput(
+            f"the default of password input(s) {', '.join(masked)} is the mask {MASK!r}, as in a masked "
+            "copy of the definition: write the real default (or remove `default`) before applying"
+        )
     if path_name is not None and spec.name != path_name:
         raise InvalidInput(f"the file is named '{spec.name}' but the URL names '{path_name}'")
     user = ctx.user
@@ -168,8 +177,9 @@ async def list_versions(ctx: Context) -> list[s.CascadeVersion]:
     response=list[s.TaskState],
     errors=(404,),
 )
-async def list_tasks(ctx: Context) -> list[s.TaskState]:
-    return views.board(ctx.engine, ctx.cascade())
+async def list_tasks(ctx: Context) -> Response:
+    # the JSON of list[s.TaskState], kept per cascade (see scaffold.web.views)
+    return views.json_response(views.board_json(ctx.engine, ctx.cascade()))
 
 
 def _task_state(ctx: Context, live: Any, name: str) -> s.TaskState:
@@ -262,9 +272,12 @@ async def kill(ctx: Context) -> s.TaskState:
 
 async def _run(ctx: Context, live: Any, task: str, kind: RunKind) -> Any:
     number = int_param(ctx, "number")
-    run = await ctx.store.get_run(live.spec.name, task, number, kind)
+    run = views.cached_run(live, task, number, kind.value)  # final runs never change
     if run is None:
-        raise NotFound(f"task '{task}' has no {kind.value} run {number}")
+        run = await ctx.store.get_run(live.spec.name, task, number, kind)
+        if run is None:
+            raise NotFound(f"task '{task}' has no {kind.value} run {number}")
+        views.keep_run(live, run)
     return run
 
 
@@ -287,10 +300,21 @@ def _kind(ctx: Context) -> RunKind:
     query=KIND,
     errors=(404,),
 )
-async def list_runs(ctx: Context) -> list[s.Run]:
+async def list_runs(ctx: Context) -> Response:
     live = ctx.cascade()
     task = ctx.task(live)
-    return [views.run(r) for r in await ctx.store.list_runs(live.spec.name, task, kind=_kind(ctx))]
+    kind = _kind(ctx)
+    if kind is not RunKind.TASK:
+        checks = await ctx.store.list_runs(live.spec.name, task, kind=kind)
+        return views.json_response(views.runs_json(checks))
+    # the JSON of list[s.Run]; kept while the task's runs cannot change (see scaffold.web.views)
+    body = views.cached_runs(live, task)
+    if body is None:
+        before = views.task_row_key(live, task)
+        runs = await ctx.store.list_runs(live.spec.name, task, kind=kind)
+        body = views.runs_json(runs)
+        views.keep_runs(live, task, before, runs, body)
+    return views.json_response(body)
 
 
 @api.route(
@@ -320,22 +344,26 @@ async def get_run(ctx: Context) -> s.Run:
         "limit": Query("integer", None, "most characters to return", minimum=0),
     },
 )
-async def get_logs(ctx: Context) -> s.LogRange:
+async def get_logs(ctx: Context) -> Response:
     """Offsets count characters. Follow a live log by asking again from ``next_offset`` (or
     subscribe to the event stream with ``run=``) until ``complete`` is true."""
     live = ctx.cascade()
     run = await _run(ctx, live, ctx.task(live), _kind(ctx))
-    text, next_offset, truncated = await ctx.store.read_log(
-        run.run_id, ctx.query["offset"], ctx.query["limit"]
-    )
-    complete = run.state not in (State.WAITING, State.RUNNING)
-    return s.LogRange(
-        text=text,
-        offset=ctx.query["offset"],
-        next_offset=next_offset,
-        truncated=truncated,
-        complete=complete and next_offset >= run.log_size,
-    )
+    offset, limit = ctx.query["offset"], ctx.query["limit"]
+    body = views.cached_log(live, run, offset, limit)  # the JSON of s.LogRange; final runs only
+    if body is None:
+        text, next_offset, truncated = await ctx.store.read_log(run.run_id, offset, limit)
+        complete = run.state not in (State.WAITING, State.RUNNING)
+        log = s.LogRange(
+            text=text,
+            offset=offset,
+            next_offset=next_offset,
+            truncated=truncated,
+            complete=complete and next_offset >= run.log_size,
+        )
+        body = views.json_body(log.model_dump(mode="json"))
+        views.keep_log(live, run, offset, limit, body)
+    return views.json_response(body)
 
 
 # -------------------------------------------------------------------------------------- waves

@@ -65,6 +65,79 @@ def _banner(settings: Any, url: str, password: str | None, examples: list[str]) 
     return "\n".join(lines)
 
 
+class _OneSendTransport:
+    """A transport that sends a response's head together with its body.
+
+    uvicorn writes the head of a response (status line and headers) and its body with two
+    ``transport.write`` calls, each one ``send()`` on the socket, each waking the client: on a
+    loopback socket that doubled the server's system time per request. Here a write that looks like
+    a head (``HTTP/1.1 ...`` up to the blank line) is held until the next write, which sends both at
+    once (uvicorn writes the body right after the head, in the same turn of the event loop); if no
+    write follows in this turn (an empty body is also written, so this is only a 100 Continue or a
+    stream's head), the held bytes go at the loop's next turn. Nothing is reordered or dropped:
+    ``close`` sends what is held first. Everything else is the wrapped transport's.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport, self._loop = transport, loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            data = held + data
+        elif data[:9] == b"HTTP/1.1 " and data[-4:] == b"\r\n\r\n":
+            self._held = bytes(data)
+            self._loop.call_soon(self.flush)
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._transport.write(held)
+
+    def writelines(self, lines: Any) -> None:
+        self.write(b"".join(lines))
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + len(self._held or b"")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def http_implementation() -> Any:
+    """uvicorn's HTTP/1.1 protocol: httptools (a C parser, a dependency) when it can be imported,
+    with each response sent in one ``send()`` (:class:`_OneSendTransport`); else h11 (pure Python,
+    slower per request)."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return "h11"
+
+    class Protocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(_OneSendTransport(transport, self.loop))  # type: ignore[arg-type]
+
+    return Protocol
+
+
 def _server_class() -> type:
     import uvicorn
 
@@ -106,6 +179,7 @@ async def serve(settings: Any, *, examples: bool = False) -> None:
             port=settings.port,
             ssl_certfile=settings.tls_cert,
             ssl_keyfile=settings.tls_key,
+            http=http_implementation(),
             log_level="warning",
             lifespan="off",
             access_log=False,

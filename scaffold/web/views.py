@@ -1,8 +1,28 @@
-"""Engine objects turned into API bodies. Password values never leave through here."""
+"""Engine objects turned into API bodies. Password values never leave through here.
+
+The board (``GET .../tasks``) and each cascade's summary (``GET /cascades``) are asked for on every
+poll of every client, and change only when a task does: their JSON is kept per cascade
+(:func:`board_json`, :func:`summary_json`) and made again only when the cascade was re-applied (a new
+:class:`LiveCascade`) or a field that the views read changed in some task row (state, run number,
+reason, disabled, auto-execute), or, for the summary, whether the cascade is active. The bytes are
+the ones the router would send for the same models (``JSONResponse`` of ``model_dump(mode="json")``).
+
+Runs are kept too, only where they can no longer change (:func:`cached_runs`, :func:`cached_run`,
+:func:`cached_log`): the engine changes a task's row in memory (``run_number``, state) before it
+inserts or updates a run of it in the store, writes a run's whole log before its final state, and
+never writes a run again once it is final (a re-applied or re-created cascade is a new
+``LiveCascade``, which no entry matches). So a task's run list read while its row stayed the same,
+with the row and every run in a final or not-started state and the newest run being the row's,
+holds until the row changes; a single run, and any range of its log, hold once it is final.
+"""
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass, replace
 from typing import Any
+
+from starlette.responses import JSONResponse, Response
 
 from scaffold.engine.board import StartPreview, TaskView
 from scaffold.engine.changes import CascadeChanges
@@ -71,6 +91,161 @@ def summary(engine: Any, live: LiveCascade) -> s.CascadeSummary:
         states=counts,
         active=engine.is_active(spec.name),
     )
+
+
+# ------------------------------------------------------------------------ cached JSON bodies
+
+
+@dataclass(slots=True)
+class _Rendered:
+    live: weakref.ReferenceType[LiveCascade]
+    key: tuple[Any, ...]
+    body: bytes
+
+
+_BOARDS: dict[str, _Rendered] = {}
+_SUMMARIES: dict[str, _Rendered] = {}
+_MAX_CACHED = 1024  # cascades; past that a cache starts again empty
+
+
+def _rows_key(live: LiveCascade) -> tuple[Any, ...]:
+    """Everything of the task rows that :func:`scaffold.engine.board.views` reads."""
+    return tuple((r.state, r.run_number, r.reason, r.disabled, r.auto_execute) for r in live.rows.values())
+
+
+def json_body(content: Any) -> bytes:
+    """What the router sends for ``content`` (already made of JSON types)."""
+    return bytes(JSONResponse(content).body)
+
+
+def json_response(body: bytes) -> Response:
+    return Response(body, media_type=JSONResponse.media_type)
+
+
+def json_list(items: list[bytes]) -> Response:
+    """A JSON array of already encoded items, as ``json.dumps`` with the router's separators."""
+    return json_response(b"[" + b",".join(items) + b"]")
+
+
+def _cached(cache: dict[str, _Rendered], live: LiveCascade, key: tuple[Any, ...], render: Any) -> bytes:
+    hit = cache.get(live.spec.name)
+    if hit is not None and hit.live() is live and hit.key == key:
+        return hit.body
+    body = render()
+    if len(cache) >= _MAX_CACHED:
+        cache.clear()
+    cache[live.spec.name] = _Rendered(weakref.ref(live), key, body)
+    return body
+
+
+def board_json(engine: Any, live: LiveCascade) -> bytes:
+    """The JSON of :func:`board` (cached, see the module doc)."""
+    return _cached(
+        _BOARDS,
+        live,
+        _rows_key(live),
+        lambda: json_body([t.model_dump(mode="json") for t in board(engine, live)]),
+    )
+
+
+def summary_json(engine: Any, live: LiveCascade) -> bytes:
+    """The JSON of :func:`summary` (cached, see the module doc)."""
+    return _cached(
+        _SUMMARIES,
+        live,
+        (_rows_key(live), engine.is_active(live.spec.name)),
+        lambda: json_body(summary(engine, live).model_dump(mode="json")),
+    )
+
+
+# ---------------------------------------------------------------------- runs that cannot change
+
+
+class _Kept:
+    """JSON bodies kept per key, each valid for one ``LiveCascade`` and one ``version`` of what it was
+    made from, weighing ``budget`` bytes at most (past that the cache starts again empty)."""
+
+    def __init__(self, budget: int):
+        self.budget, self.size = budget, 0
+        self.entries: dict[Any, _Rendered] = {}
+
+    def get(self, key: Any, live: LiveCascade, version: Any) -> bytes | None:
+        hit = self.entries.get(key)
+        if hit is not None and hit.live() is live and hit.key == version:
+            return hit.body
+        return None
+
+    def put(self, key: Any, live: LiveCascade, version: Any, body: bytes) -> None:
+        if len(body) > self.budget // 8:
+            return
+        old = self.entries.pop(key, None)
+        self.size -= len(old.body) if old else 0
+        if self.size + len(body) > self.budget:
+            self.entries.clear()
+            self.size = 0
+        self.entries[key] = _Rendered(weakref.ref(live), version, body)
+        self.size += len(body)
+
+
+_RUN_LISTS = _Kept(8 << 20)  # (cascade, task) -> JSON of its task runs, version: task_row_key
+_LOGS = _Kept(8 << 20)  # (cascade, task, number, kind, offset, limit) -> JSON of a final run's log range
+_RUNS: dict[tuple[str, str, int, str], tuple[weakref.ReferenceType[LiveCascade], RunRow]] = {}
+
+
+def task_row_key(live: LiveCascade, task: str) -> tuple[Any, ...]:
+    r = live.rows[task]
+    return (r.state, r.run_number, r.reason, r.disabled, r.auto_execute, r.updated_at)
+
+
+def cached_runs(live: LiveCascade, task: str) -> bytes | None:
+    """The JSON of the task's (task, not check) runs, if kept and still true (see the module doc)."""
+    if task not in live.rows:
+        return None
+    return _RUN_LISTS.get((live.spec.name, task), live, task_row_key(live, task))
+
+
+def runs_json(runs: list[RunRow]) -> bytes:
+    return json_body([run(r).model_dump(mode="json") for r in runs])
+
+
+def keep_runs(live: LiveCascade, task: str, before: tuple[Any, ...], runs: list[RunRow], body: bytes) -> None:
+    """Keep ``body``, the JSON of ``runs`` (the task runs of ``task`` read from the store while its
+    row was ``before``), if nothing can change them before the row changes."""
+    if task not in live.rows or task_row_key(live, task) != before:
+        return  # the row moved during the read: the store may be behind it, or ahead
+    row = live.rows[task]
+    if row.state.active or any(not r.state.final for r in runs):
+        return
+    if max((r.number for r in runs), default=0) != row.run_number:
+        return
+    _RUN_LISTS.put((live.spec.name, task), live, before, body)
+
+
+def cached_log(live: LiveCascade, r: RunRow, offset: int, limit: int | None) -> bytes | None:
+    """The JSON of a log range of a final run (its log no longer changes), if kept."""
+    if not r.state.final:
+        return None
+    return _LOGS.get((live.spec.name, r.task, r.number, r.kind.value, offset, limit), live, r.run_id)
+
+
+def keep_log(live: LiveCascade, r: RunRow, offset: int, limit: int | None, body: bytes) -> None:
+    if r.state.final:
+        _LOGS.put((live.spec.name, r.task, r.number, r.kind.value, offset, limit), live, r.run_id, body)
+
+
+def cached_run(live: LiveCascade, task: str, number: int, kind: str) -> RunRow | None:
+    """A copy of a final run kept by :func:`keep_run`, or None."""
+    hit = _RUNS.get((live.spec.name, task, number, kind))
+    if hit is not None and hit[0]() is live:
+        return replace(hit[1])
+    return None
+
+
+def keep_run(live: LiveCascade, r: RunRow) -> None:
+    if r.state.final:
+        if len(_RUNS) >= 4 * _MAX_CACHED:
+            _RUNS.clear()
+        _RUNS[(live.spec.name, r.task, r.number, r.kind.value)] = (weakref.ref(live), replace(r))
 
 
 def detail(engine: Any, live: LiveCascade) -> s.CascadeDetail:

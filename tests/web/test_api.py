@@ -156,6 +156,16 @@ async def test_versions_mask_password_defaults(server: Server):
         assert v["applied_by"] == "admin"
     assert {("eu-north-1" in v["source"]) for v in versions} == {True, False}
 
+    # applying the masked copy back would make the mask the new password default: refused
+    masked = next(v["source"] for v in versions if "eu-north-1" in v["source"])
+    masked = masked.replace("eu-north-1", "eu-south-1").replace("default: ********", 'default: "********"')
+    r = await apply(client, masked, method="PUT", name="ops-deploy")
+    assert r.status_code == 400, r.text
+    assert "DB_PASSWORD" in errors_of(r)["message"] and "mask" in errors_of(r)["message"]
+    inputs = {i["name"]: i for i in (await client.get(f"{API}/cascades/ops-deploy/inputs")).json()}
+    assert inputs["DB_PASSWORD"]["value"] == "********"  # still set, and still the old value
+    assert len((await client.get(f"{API}/cascades/ops-deploy/versions")).json()) == 2
+
 
 async def test_delete_a_cascade(server: Server):
     client = server.client("writer_in")
