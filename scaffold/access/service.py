@@ -391,8 +391,9 @@ class AccessService:
         await self.audit(actor, "user.update", f"user:{username}", **changed)
         return user
 
-    async def change_password(self, user: User, old: str, new: str) -> None:
-        """A user changes their own password; the current one must be given (and is rate-limited)."""
+    async def change_password(self, user: User, old: str, new: str, keep: Session | None = None) -> None:
+        """A user changes their own password; the current one must be given (and is rate-limited).
+        Every other login session of the user ends; ``keep`` (the session that asked) stays."""
         key, now = (user.username, "password-change"), self.clock.now()
         self._limiter.check(key, now, "too many wrong current passwords")
         current = await self.store.get_user(user.username)
@@ -407,6 +408,9 @@ class AccessService:
         current.updated_at = self.clock.now()
         await self.store.update_user(current)
         user.password_hash = current.password_hash
+        await self.store.delete_sessions_of(user.username)
+        if keep is not None and keep.username == user.username:
+            await self.store.create_session(keep)
         await self.audit(user, "user.password", f"user:{user.username}")
 
     async def delete_user(self, actor: User, username: str) -> None:

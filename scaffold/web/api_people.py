@@ -162,7 +162,7 @@ async def logout(ctx: Context) -> Response:
     errors=(429,),
 )
 async def change_password(ctx: Context) -> None:
-    await ctx.access.change_password(ctx.user, ctx.body.old, ctx.body.new)
+    await ctx.access.change_password(ctx.user, ctx.body.old, ctx.body.new, keep=ctx.principal.session)
 
 
 # ------------------------------------------------------------------------------------- tokens

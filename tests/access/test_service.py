@@ -335,6 +335,21 @@ async def test_change_password(service, admin):
     assert await service.authenticate_password("bob", "a-new-password", REMOTE) is not None
 
 
+async def test_a_password_change_ends_every_other_session_of_the_user(service, admin):
+    bob = await add_user(service, admin, "bob")
+    _, here = await service.login("bob", PW, REMOTE)
+    _, elsewhere = await service.login("bob", PW, REMOTE)
+    await add_user(service, admin, "carol")
+    _, carols = await service.login("carol", PW, REMOTE)
+    asking = await service.authenticate_session(here)
+    await service.change_password(bob, PW, "a-new-password", keep=asking.session)
+    assert await service.authenticate_session(here) is not None  # the session that asked stays
+    assert await service.authenticate_session(elsewhere) is None  # a stolen cookie stops working
+    assert await service.authenticate_session(carols) is not None  # other users are untouched
+    await service.change_password(bob, "a-new-password", "third-password")  # e.g. with a token
+    assert await service.authenticate_session(here) is None
+
+
 async def test_guessing_the_current_password_is_rate_limited(service, admin):
     bob = await add_user(service, admin, "bob")
     for i in range(5):

@@ -543,6 +543,20 @@ async def test_users_lifecycle(server: Server):
     r = await anonymous.post(f"{API}/login", json={"username": "carol", "password": "carol-new-password"})
     assert r.status_code == 200 and r.json()["role"] == "read" and r.json()["csrf_token"]
 
+    # a password change in one browser ends carol's other browser sessions, not the one that asked
+    browsers = []
+    for _ in range(2):
+        browser = server.client()
+        r = await browser.post(f"{API}/login", json={"username": "carol", "password": "carol-new-password"})
+        browser.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+        browsers.append(browser)
+    r = await browsers[0].post(
+        f"{API}/me/password", json={"old": "carol-new-password", "new": "carol-3rd-password"}
+    )
+    assert r.status_code == 204, r.text
+    assert (await browsers[0].get(f"{API}/me")).status_code == 200
+    assert (await browsers[1].get(f"{API}/me")).status_code == 401
+
     # the last admin cannot be removed or demoted
     assert (await admin.delete(f"{API}/users/admin")).status_code == 409
     assert (await admin.patch(f"{API}/users/admin", json={"role": "read"})).status_code == 409
