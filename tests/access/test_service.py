@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -10,44 +9,15 @@ import pytest
 from scaffold.access import passwords
 from scaffold.access.records import Role, User
 from scaffold.access.service import AccessService, LoginLimit, TooManyAttempts
-from scaffold.engine.clock import FakeClock
 from scaffold.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from scaffold.store.memory import MemoryStore
+from tests.access.conftest import PW
 
-PW = "s3cret-passw0rd"
 REMOTE = "10.1.2.3"
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request, tmp_path: Path) -> AsyncIterator:
-    if request.param == "memory":
-        s = MemoryStore()
-    else:
-        from scaffold.store.crypto import SecretBox
-        from scaffold.store.sqlite import SqliteStore
-
-        s = SqliteStore(tmp_path / "scaffold.db", SecretBox(tmp_path))
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture
 def service(store, clock) -> AccessService:
     return AccessService(store, clock, session_ttl=3600.0, login_limit=LoginLimit(failures=5, window=300.0))
-
-
-@pytest.fixture
-async def admin(service: AccessService) -> User:
-    await service.bootstrap_admin(PW)
-    return await service.store.get_user("admin")
 
 
 async def add_user(service, admin, name, role=Role.WRITE, groups=(), password=PW) -> User:

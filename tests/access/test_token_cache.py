@@ -4,18 +4,13 @@ from memory, and every change that could alter the answer takes effect on the ve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from scaffold.access.records import Role, User
 from scaffold.access.service import TOKEN_CACHE_SECONDS, AccessService
-from scaffold.engine.clock import FakeClock
-from scaffold.store.memory import MemoryStore
-
-PW = "s3cret-passw0rd"
+from tests.access.conftest import PW
 
 
 class Counting:
@@ -36,36 +31,9 @@ class Counting:
             setattr(self.store, name, counted)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request, tmp_path: Path) -> AsyncIterator:
-    if request.param == "memory":
-        s = MemoryStore()
-    else:
-        from scaffold.store.crypto import SecretBox
-        from scaffold.store.sqlite import SqliteStore
-
-        s = SqliteStore(tmp_path / "scaffold.db", SecretBox(tmp_path))
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 @pytest.fixture
 def service(store, clock) -> AccessService:
     return AccessService(store, clock)
-
-
-@pytest.fixture
-async def admin(service: AccessService) -> User:
-    await service.bootstrap_admin(PW)
-    return await service.store.get_user("admin")
 
 
 @pytest.fixture
