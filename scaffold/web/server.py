@@ -51,7 +51,7 @@ def _check_port(host: str, port: int) -> None:
 
 
 def _banner(settings: Any, url: str, password: str | None, examples: list[str]) -> str:
-    lines = [f"Scaffold {__version__} is ready at {url}"]
+    lines = [f"Scaffold {__version__} is ready at {url}  (open it in a browser and log in)"]
     lines.append(f"  data directory: {settings.data_dir}")
     lines.append(f"  executor: {settings.executor}, up to {settings.max_running} tasks at once")
     if examples:
