@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -136,5 +137,19 @@ async def executor(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 @pytest.fixture
 async def process_executor(tmp_path: Path) -> AsyncIterator[ProcessExecutor]:
     executor = await _process_executor(tmp_path)
+    yield executor
+    await executor.close()
+
+
+@pytest.fixture
+async def spawner_executor(tmp_path: Path) -> AsyncIterator[ProcessExecutor]:
+    """A process executor using the process spawner (root, syscall method); skips elsewhere."""
+    if os.geteuid() != 0:
+        pytest.skip("the process spawner is used as root only")
+    executor = ProcessExecutor(tmp_path / "runs")
+    await executor.check_available()
+    if executor.method != "syscall":
+        await executor.close()
+        pytest.skip(f"the syscall method does not work here (method {executor.method})")
     yield executor
     await executor.close()

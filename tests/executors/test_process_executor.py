@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -201,19 +200,6 @@ async def test_a_large_environment_reaches_the_script(
 
 
 # ------------------------------------------------------------------------ the spawner (as root)
-
-
-@pytest.fixture
-async def spawner_executor(tmp_path: Path) -> AsyncIterator[ProcessExecutor]:
-    if os.geteuid() != 0:
-        pytest.skip("the process spawner is used as root only")
-    executor = ProcessExecutor(tmp_path / "runs")
-    await executor.check_available()
-    if executor.method != "syscall":
-        await executor.close()
-        pytest.skip(f"the syscall method does not work here (method {executor.method})")
-    yield executor
-    await executor.close()
 
 
 async def test_a_missing_shell_is_a_reason(

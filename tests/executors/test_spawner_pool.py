@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,6 @@ from scaffold.executors.process import ProcessExecutor
 from scaffold.executors.rundir import RunDir
 from tests.executors.conftest import RecordingSink, RequestFactory
 from tests.executors.test_process_executor import WAIT_FOR_GO, _gone, _tree
-
-
-@pytest.fixture
-async def spawner_executor(tmp_path: Path) -> AsyncIterator[ProcessExecutor]:
-    if os.geteuid() != 0:
-        pytest.skip("the process spawner is used as root only")
-    executor = ProcessExecutor(tmp_path / "runs")
-    await executor.check_available()
-    if executor.method != "syscall":
-        await executor.close()
-        pytest.skip(f"the syscall method does not work here (method {executor.method})")
-    yield executor
-    await executor.close()
 
 
 def _pool_dir(executor: ProcessExecutor) -> Path:

@@ -1,4 +1,4 @@
-// Scaffold web UI: theme, toasts, JSON bodies for htmx, and one live event stream per page.
+// Scaffold web UI: theme, toasts, JSON API calls, and one live event stream per page.
 (function () {
   "use strict";
 
@@ -132,20 +132,6 @@
   document.addEventListener("htmx:sendError", () => toast("The server did not answer; is it running?", "error"));
 
   document.addEventListener("DOMContentLoaded", () => {
-    if (window.htmx) {
-      // hx-ext="json-body": send the form's fields as a JSON object (the API takes JSON).
-      htmx.defineExtension("json-body", {
-        onEvent(name, evt) { if (name === "htmx:configRequest") evt.detail.headers["Content-Type"] = "application/json"; },
-        encodeParameters(xhr, parameters) {
-          xhr.overrideMimeType("text/json");
-          const out = {};
-          for (const [key, value] of parameters.entries ? parameters.entries() : Object.entries(parameters)) {
-            out[key] = value;
-          }
-          return JSON.stringify(out);
-        },
-      });
-    }
     const toggle = document.getElementById("theme-toggle");
     if (toggle) toggle.addEventListener("click", () => {
       const next = root.getAttribute("data-theme") === "dark" ? "light" : "dark";
